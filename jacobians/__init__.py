@@ -1,0 +1,15 @@
+"""jacobians: the tensors of backpropagation, made real.
+
+Every operation returns its full Jacobian (shape ``out.shape + in.shape``),
+its formula in index notation, and the vector–Jacobian product that
+frameworks compute instead.
+"""
+from .check import (Agreement, check_jacobian, check_jvp, check_vjp, compare,
+                    finite_difference_jacobian, sample_inputs)
+from .index import Delta, Derivative, Factor, Term
+from .limits import (JacobianTooLarge, get_memory_limit, memory_limit, set_memory_limit)
+from .ops import REGISTRY, Op
+from .ops import (add, cross_entropy, divide, exp, log, log_softmax, matmul, mean, multiply,
+                  negative, outer, power, relu, reshape, sigmoid, softmax,
+                  softmax_cross_entropy, softplus, sqrt, square, subtract, sum, tanh, trace,
+                  transpose)

@@ -1,0 +1,195 @@
+"""Softmax, log-softmax and the cross-entropy losses.
+
+Softmax couples the entries of a row: ``∂s_a/∂x_c = s_a δ_ac − s_a s_c``, a
+diagonal matrix *minus a dense one*. So unlike σ its Jacobian is not
+diagonal, and its VJP is not a Hadamard product on its own:
+``g ↦ s ⊙ (g − ⟨g, s⟩)``. Paired with cross-entropy the two collapse to
+``softmax(z) − y``.
+
+All of them act on the last axis: a vector, or each row of a matrix
+independently (the rows are tied by deltas ``δ_ac``).
+"""
+import numpy as np
+
+from ..index import Delta, Factor, term
+from .base import Op
+
+
+def _log_softmax(z):
+    shifted = z - z.max(axis=-1, keepdims=True)  # exp never overflows
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _rows(labels):
+    """Deltas tying the leading (row) axes, and the last-axis labels."""
+    O, I = labels
+    return [Delta(o, i) for o, i in zip(O[:-1], I[:-1])], O, I
+
+
+class _LastAxis(Op):
+    arg_names = ("Z",)
+    examples = ((((3,),), {}), (((2, 3),), {}))
+
+    def _check(self, Z):
+        if Z.ndim == 0:
+            raise ValueError(f"{self.name}: Z must have at least one axis, got a scalar")
+
+
+class Softmax(_LastAxis):
+    """``s = softmax(z)``: ``s_a = e^{z_a} / Σ_k e^{z_k}`` over the last axis.
+
+    Notes
+    -----
+    ``∂s_a/∂z_c = s_a δ_ac − s_a s_c`` (``diag(s) − s sᵀ``); for a matrix
+    each row on its own: ``∂S_ab/∂Z_cd = S_ab δ_ac δ_bd − S_ab S_ad δ_ac``.
+    VJP ``s ⊙ (g − Σ_last g ⊙ s)``.
+    """
+    name = "softmax"
+    out_name = "s"
+
+    def _value(self, Z):
+        return np.exp(_log_softmax(Z))
+
+    def _terms(self, wrt, args, out, labels, names):
+        rows, O, I = _rows(labels)
+        s = names[-1]
+        return [term(Factor(s, O, out), *rows, Delta(O[-1], I[-1])),
+                term(Factor(s, O, out), Factor(s, O[:-1] + I[-1], out), *rows, sign=-1)]
+
+    def _vjp(self, wrt, g, args, out):
+        return out * (g - (g * out).sum(axis=-1, keepdims=True))
+
+    def _jvp(self, wrt, t, args, out):
+        return out * (t - (t * out).sum(axis=-1, keepdims=True))
+
+
+softmax = Softmax()
+
+
+class LogSoftmax(_LastAxis):
+    """``l = log softmax(z) = z − log Σ_k e^{z_k}`` over the last axis.
+
+    Notes
+    -----
+    ``∂l_a/∂z_c = δ_ac − s_c`` with ``s = softmax(z)``. VJP
+    ``g − s Σ_last g``.
+    """
+    name = "log_softmax"
+    out_name = "l"
+
+    def _value(self, Z):
+        return _log_softmax(Z)
+
+    def _terms(self, wrt, args, out, labels, names):
+        rows, O, I = _rows(labels)
+        s = np.exp(out)
+        return [term(*rows, Delta(O[-1], I[-1])),
+                term(Factor("s", O[:-1] + I[-1], s, "s"), *rows, sign=-1)]
+
+    def _vjp(self, wrt, g, args, out):
+        return g - np.exp(out) * g.sum(axis=-1, keepdims=True)
+
+    def _jvp(self, wrt, t, args, out):
+        return t - (np.exp(out) * t).sum(axis=-1, keepdims=True)
+
+
+log_softmax = LogSoftmax()
+
+
+def _same_shape(name, names, a, b):
+    if a.shape != b.shape:
+        axis = next((k for k in range(-1, -min(a.ndim, b.ndim) - 1, -1)
+                     if a.shape[k] != b.shape[k]), None)
+        where = f"axis {axis} has sizes {a.shape[axis]} and {b.shape[axis]}" \
+            if axis is not None else f"they have {a.ndim} and {b.ndim} axes"
+        raise ValueError(f"{name}: {names[0]} has shape {a.shape} and {names[1]} has shape "
+                         f"{b.shape}; they must be equal, but {where}")
+
+
+class CrossEntropy(Op):
+    """``L = −Σ y ⊙ log p`` over all entries, for probabilities ``p``.
+
+    Notes
+    -----
+    ``∂L/∂p_c = −y_c / p_c`` and ``∂L/∂y_c = −log p_c``. VJPs
+    ``−g y / p`` and ``−g log p``.
+    """
+    name = "cross_entropy"
+    arg_names = ("p", "y")
+    out_name = "L"
+    domains = ("positive", "real")
+    examples = ((((3,), (3,)), {}), (((2, 3), (2, 3)), {}))
+
+    def _check(self, p, y):
+        _same_shape(self.name, self.arg_names, p, y)
+        if (p <= 0).any():
+            raise ValueError("cross_entropy: p must be positive (log p is taken)")
+
+    def _value(self, p, y):
+        return -np.sum(y * np.log(p))
+
+    def _terms(self, wrt, args, out, labels, names):
+        p, y = args
+        I = labels[1]
+        if wrt == 0:
+            return [term(Factor(f"{names[1]}/{names[0]}", I, y / p,
+                                rf"\frac{{{names[1]}}}{{{names[0]}}}"), sign=-1)]
+        return [term(Factor(f"log {names[0]}", I, np.log(p), rf"\log {names[0]}"), sign=-1)]
+
+    def _vjp(self, wrt, g, args, out):
+        p, y = args
+        return -g * y / p if wrt == 0 else -g * np.log(p)
+
+    def _jvp(self, wrt, t, args, out):
+        p, y = args
+        return -np.sum(t * y / p) if wrt == 0 else -np.sum(t * np.log(p))
+
+
+cross_entropy = CrossEntropy()
+
+
+class SoftmaxCrossEntropy(Op):
+    """``L = −Σ y ⊙ log softmax(z)`` from logits, over all entries.
+
+    Notes
+    -----
+    Writing ``log softmax(z) = z − lse(z)`` and ``m`` for each row's target
+    mass ``Σ_last y`` (1 for a one-hot row): ``L = Σ_rows m lse(z) − Σ y ⊙ z``,
+    so ``∂L/∂z_c = m s_c − y_c`` — no division by ``p`` anywhere, and for
+    one-hot rows the familiar ``softmax(z) − y``. ``∂L/∂y_c = −log s_c``.
+    """
+    name = "softmax_cross_entropy"
+    arg_names = ("z", "y")
+    out_name = "L"
+    examples = ((((3,), (3,)), {}), (((2, 3), (2, 3)), {}))
+
+    def _check(self, z, y):
+        _same_shape(self.name, self.arg_names, z, y)
+        if z.ndim == 0:
+            raise ValueError(f"{self.name}: z must have at least one axis, got a scalar")
+
+    def _value(self, z, y):
+        return -np.sum(y * _log_softmax(z))
+
+    def _mass_times_softmax(self, z, y):
+        """``m s``: each row's softmax scaled by that row's target mass."""
+        return y.sum(axis=-1, keepdims=True) * np.exp(_log_softmax(z))
+
+    def _terms(self, wrt, args, out, labels, names):
+        z, y = args
+        I = labels[1]
+        if wrt == 0:
+            return [term(Factor("m s", I, self._mass_times_softmax(z, y), r"m\,s")),
+                    term(Factor(names[1], I, y), sign=-1)]
+        return [term(Factor("log s", I, _log_softmax(z), r"\log s"), sign=-1)]
+
+    def _vjp(self, wrt, g, args, out):
+        z, y = args
+        return g * (self._mass_times_softmax(z, y) - y) if wrt == 0 else -g * _log_softmax(z)
+
+    def _jvp(self, wrt, t, args, out):
+        z, y = args
+        return np.sum(t * (self._mass_times_softmax(z, y) - y)) if wrt == 0 else -np.sum(t * _log_softmax(z))
+
+
+softmax_cross_entropy = SoftmaxCrossEntropy()

@@ -1,0 +1,49 @@
+"""Wall-clock timing that survives a noisy, shared machine.
+
+Candidates are timed *interleaved* — one run of each in turn, repeated — so
+a burst of load from elsewhere slows all of them alike, and each is reported
+by its median with the spread between its quartiles.
+"""
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median and interquartile range of repeated runs, in seconds."""
+
+    median: float
+    q1: float
+    q3: float
+
+    def __str__(self):
+        return f"{self.median * 1e3:.3f} ms (IQR {self.q1 * 1e3:.3f}–{self.q3 * 1e3:.3f})"
+
+
+def interleaved(candidates, repeat=15, warmup=2):
+    """Time each callable in ``candidates`` (a dict name → fn), interleaved.
+
+    Parameters
+    ----------
+    candidates : dict of str to callable
+        Functions of no arguments.
+    repeat : int
+        Timed rounds; each round runs every candidate once, in turn.
+    warmup : int
+        Untimed rounds first (caches, page tables, lazy imports).
+
+    Returns
+    -------
+    dict of str to Timing
+    """
+    samples = {name: [] for name in candidates}
+    for round_ in range(warmup + repeat):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - start
+            if round_ >= warmup:
+                samples[name].append(elapsed)
+    return {name: Timing(*np.percentile(s, [50, 25, 75])) for name, s in samples.items()}

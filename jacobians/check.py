@@ -74,8 +74,10 @@ def compare(actual, expected, rtol=1e-5, atol=1e-7):
     actual, expected : array_like
         Must have the same shape; a shape mismatch is a disagreement.
     rtol, atol : float
-        Agreement means ``|actual − expected| ≤ atol + rtol |expected|``
-        everywhere (the finite-difference error is about 1e-9 relative).
+        Agreement means ``|actual − expected| ≤ atol · s + rtol |expected|``
+        everywhere, where ``s = max(1, max |expected|)``: a finite-difference
+        error scales with the size of the whole function, so a tiny entry
+        beside huge ones is only as exact as the huge ones.
 
     Returns
     -------
@@ -90,9 +92,10 @@ def compare(actual, expected, rtol=1e-5, atol=1e-7):
         return Agreement(False, np.inf, np.inf,
                          f"disagree: shape {actual.shape} where {expected.shape} was expected")
     error = np.abs(actual - expected)
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
     abs_err = float(error.max(initial=0.0))
     rel_err = float((error / np.maximum(np.abs(expected), atol)).max(initial=0.0))
-    ok = bool(np.all(error <= atol + rtol * np.abs(expected)))
+    ok = bool(np.all(error <= atol * scale + rtol * np.abs(expected)))
     verdict = "agree" if ok else "disagree"
     return Agreement(ok, abs_err, rel_err, f"{verdict}: shape {actual.shape}, max abs error "
                      f"{abs_err:.1e}, max rel error {rel_err:.1e}")

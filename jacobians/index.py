@@ -53,6 +53,12 @@ def labels_for(out_ndim, in_ndim):
     return _LETTERS[:out_ndim], _LETTERS[out_ndim:out_ndim + in_ndim]
 
 
+def is_compound(name):
+    """Whether a printed name needs parentheses before a subscript or a ᵀ: ``y/p``."""
+    wrapped = name.startswith("(") and name.endswith(")")
+    return not wrapped and any(ch in name for ch in " /+−-*^⊙")
+
+
 @dataclass(frozen=True)
 class Factor:
     """A coefficient array with one index label per axis, e.g. ``X_ac``.
@@ -78,14 +84,15 @@ class Factor:
         if not self.labels:
             return self.name
         # A compound name takes its subscript as a whole: (y/p)_c, not y/p_c.
-        compound = any(ch in self.name for ch in " /+−-*^")
-        return f"({self.name})_{self.labels}" if compound else f"{self.name}_{self.labels}"
+        if is_compound(self.name):
+            return f"({self.name})_{self.labels}"
+        return f"{self.name}_{self.labels}"
 
     def tex(self):
         if not self.labels:
             return self.latex or self.name
         name = self.latex or self.name
-        if self.latex is None and any(ch in self.name for ch in " /+−-*^"):
+        if self.latex is None and is_compound(self.name):
             name = rf"\left({name}\right)"
         return f"{name}_{{{self.labels}}}"
 
@@ -197,6 +204,71 @@ def _spread(core, axes, present):
     core broadcasts there.
     """
     return core[tuple(slice(None) if r in present else None for r in axes)]
+
+
+@dataclass(frozen=True)
+class Elimination:
+    """A term contracted with operands after its deltas are eliminated.
+
+    Attributes
+    ----------
+    sign : int
+        The term's sign.
+    labels : tuple of str
+        The renamed labels of every operand, then of every factor.
+    result_labels : str
+        The labels the result is indexed by.
+    rep : dict
+        Each label's representative after the deltas are eliminated.
+    """
+
+    sign: int
+    labels: tuple
+    result_labels: str
+    rep: dict
+
+    @property
+    def present(self):
+        return set("".join(self.labels))
+
+    @property
+    def kept(self):
+        """The einsum's output labels: result classes that some operand carries."""
+        wanted = dict.fromkeys(self.rep[x] for x in self.result_labels)
+        return "".join(r for r in wanted if r in self.present)
+
+    @property
+    def spec(self):
+        return ",".join(self.labels) + "->" + self.kept
+
+    @property
+    def direct(self):
+        """Whether the einsum's output already is the result, with no diagonal to write.
+
+        It is not when two result labels are tied (a trace's δ_cd: the
+        result is diagonal) or when no operand carries a result label (a
+        bias broadcast over rows: the result is constant along it).
+        """
+        return self.kept == self.result_labels
+
+    def accumulate(self, result, core, shape, inputs=()):
+        """Add this term's contribution ``core`` (einsum output) into ``result``.
+
+        ``result`` is ``None`` for the first term. Labels tied together are
+        written through a strided diagonal view, labels no operand carries by
+        broadcasting; ``core`` is copied if it may alias one of ``inputs``.
+        """
+        # NumPy turns 0-d results into scalars; keep them arrays.
+        core = np.asarray(-core if self.sign < 0 else core)
+        if result is None and self.direct:
+            aliased = any(np.may_share_memory(core, a) for a in inputs)
+            # Later terms write through a strided view, which needs C order.
+            return core.copy(order="C") if aliased or not core.flags.c_contiguous else core
+        if result is None:
+            result = np.zeros(shape)
+        view, axes = _diagonal_view(result, self.result_labels, self.rep)
+        view += _spread(core, axes, self.present)
+        return result
 
 
 @dataclass(frozen=True)
@@ -322,41 +394,45 @@ class Derivative:
         return self.nnz() / self.size if self.size else 0.0
 
     # --- contraction ------------------------------------------------------
+    def eliminate(self, t, operand_labels, result_labels):
+        """Plan the contraction of ``operands × t`` onto ``result_labels``.
+
+        Each delta is eliminated by renaming all labels it ties to one
+        representative, preferring the result's own labels; what remains is
+        an ordinary einsum.
+
+        Parameters
+        ----------
+        t : Term
+            One term of this derivative.
+        operand_labels : list of str
+            Labels of the extra operands (a cotangent's ``"ab"``).
+        result_labels : str
+            Labels the result is indexed by.
+
+        Returns
+        -------
+        Elimination
+        """
+        rep = _classes(tuple(t.deltas), self.out_labels + self.in_labels, result_labels)
+        labels = tuple("".join(rep[x] for x in lab)
+                       for lab in list(operand_labels) + [f.labels for f in t.factors])
+        return Elimination(t.sign, labels, result_labels, rep)
+
     def _contract(self, operands, result_labels, result_shape):
         """Σ over every other label of ``operands × term``, summed over terms.
 
         ``operands`` are extra ``(labels, array)`` pairs (a cotangent or a
-        tangent). Each delta is eliminated by renaming its labels to one
-        representative; opt_einsum contracts what remains. Result labels
-        that end up tied to each other (a trace's δ_cd) or that no operand
-        carries (a bias broadcast over rows) are written through a strided
-        diagonal view, the same trick :meth:`materialise` uses.
+        tangent); opt_einsum contracts each term once its deltas are
+        eliminated.
         """
-        everything = self.out_labels + self.in_labels
         result = None
         for t in self.terms:
-            rep = _classes(tuple(t.deltas), everything, result_labels)
-            pairs = [(labels, a) for labels, a in operands]
-            pairs += [(f.labels, f.value) for f in t.factors]
-            renamed = [("".join(rep[x] for x in labels), a) for labels, a in pairs]
-            present = set("".join(labels for labels, _ in renamed))
-            wanted = "".join(dict.fromkeys(rep[x] for x in result_labels))
-            kept = "".join(r for r in wanted if r in present)
-            core = _einsum(renamed, kept)
-            if t.sign < 0:
-                core = -core
-            if result is None and wanted == result_labels and kept == wanted:
-                core = np.asarray(core)
-                fresh = t.sign < 0 or not _shares(core, operands, t)
-                # Later terms write through a strided view, which needs C order.
-                result = core if fresh and core.flags.c_contiguous else core.copy(order="C")
-                continue
-            if result is None:
-                result = np.zeros(result_shape)
-            view, axes = _diagonal_view(result, result_labels, rep)
-            view += _spread(core, axes, present)
-        # A 0-d result comes back from NumPy as a scalar; keep it an array.
-        return np.asarray(result) if result is not None else np.zeros(result_shape)
+            e = self.eliminate(t, [labels for labels, _ in operands], result_labels)
+            arrays = [a for _, a in operands] + [f.value for f in t.factors]
+            result = e.accumulate(result, _einsum(list(zip(e.labels, arrays)), e.kept),
+                                  result_shape, arrays)
+        return result if result is not None else np.zeros(result_shape)
 
     def materialise(self, instead=None):
         """The dense Jacobian, shape ``(*out_shape, *in_shape)``.
@@ -438,21 +514,29 @@ class Derivative:
         g_ab X_ac δ_bd  →  g_ad X_ac    einsum('ad,ac->cd')
         """
         lines = []
-        everything = self.out_labels + self.in_labels
         for t in self.terms:
-            rep = _classes(tuple(t.deltas), everything, self.in_labels)
-            before = " ".join([Factor(g, self.out_labels, None).text()] + [p.text() for p in t.parts])
-            kept = [Factor(g, self.out_labels, None)] + t.factors
-            renamed = [Factor(f.name, "".join(rep[x] for x in f.labels), None) for f in kept]
-            after = " ".join(f.text() for f in renamed)
-            result = "".join(dict.fromkeys(rep[x] for x in self.in_labels))
-            spec = ",".join(f.labels for f in renamed) + "->" + result
-            sign = "−" if t.sign < 0 else ""
-            note = ""
-            if len(renamed) > 1 and all(f.labels == result for f in renamed):
-                note = "   (a Hadamard product: nothing is summed)"
-            lines.append(f"{sign}{before}  →  {sign}{after}    einsum('{spec}'){note}")
+            text, e = self.eliminated(t, g)
+            hadamard = len(e.labels) > 1 and all(labels == e.kept for labels in e.labels)
+            note = "   (a Hadamard product: nothing is summed)" if hadamard else ""
+            lines.append(f"{text}    einsum('{e.spec}'){note}")
         return "\n".join(lines)
+
+    def eliminated(self, t, g="g"):
+        """Term ``t`` times the cotangent, before and after its deltas are eliminated.
+
+        Returns
+        -------
+        text : str
+            ``"g_ab X_ac δ_bd  →  g_ad X_ac"``.
+        elimination : Elimination
+            The plan of the contraction that remains.
+        """
+        e = self.eliminate(t, [self.out_labels], self.in_labels)
+        sign = "−" if t.sign < 0 else ""
+        before = " ".join([Factor(g, self.out_labels, None).text()] + [p.text() for p in t.parts])
+        names = [g] + [f.name for f in t.factors]
+        after = " ".join(Factor(n, labels, None).text() for n, labels in zip(names, e.labels))
+        return f"{sign}{before}  →  {sign}{after}", e
 
 
 def _einsum(pairs, result):
@@ -463,12 +547,6 @@ def _einsum(pairs, result):
         return pairs[0][1]
     spec = ",".join(labels for labels, _ in pairs) + "->" + result
     return opt_einsum.contract(spec, *(a for _, a in pairs))
-
-
-def _shares(core, operands, t):
-    """Whether ``core`` may be one of the caller's arrays (so must be copied)."""
-    arrays = [a for _, a in operands] + [f.value for f in t.factors]
-    return any(np.may_share_memory(core, a) for a in arrays)
 
 
 def _check_operand(what, array, shape, derivative, side):

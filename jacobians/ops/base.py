@@ -1,10 +1,13 @@
 """What every operation offers: its value, its Jacobian, its VJP and its JVP.
 
 An operation subclasses :class:`Op` and writes four small methods side by
-side — ``_value``, ``_terms`` (the Jacobian in index notation), ``_vjp`` (the
-shortcut a framework runs) and ``_jvp`` — plus ``_check`` for shapes. The base
-class turns them into the public calls, checks inputs and shapes with
+side — ``_value``, ``_terms`` (the Jacobian in index notation), ``vjp_rule``
+(the shortcut a framework runs) and ``jvp_rule`` — plus ``_check`` for shapes.
+The base class turns them into the public calls, checks inputs and shapes with
 messages that name the op, and never lets a result share memory with an input.
+
+The two rules are public because a sweep over a graph calls them directly:
+given the forward value, they do no checking and recompute nothing.
 """
 import numpy as np
 
@@ -88,15 +91,26 @@ class Op:
         """
         raise NotImplementedError
 
-    def _vjp(self, wrt, g, args, out, **params):
+    def vjp_rule(self, wrt, g, args, out, **params):
+        """``g`` pulled back to argument ``wrt``, given the value ``out``."""
         raise NotImplementedError
 
-    def _jvp(self, wrt, t, args, out, **params):
+    def jvp_rule(self, wrt, t, args, out, **params):
+        """A tangent ``t`` of argument ``wrt`` pushed forward, given ``out``."""
         raise NotImplementedError
 
     # --- public calls -----------------------------------------------------
     def __call__(self, *args, **params):
-        """The value of the operation."""
+        """The value of the operation.
+
+        An argument whose type defines ``__jac_apply__`` (a value being
+        traced into a graph) takes over the call, so that ops need not know
+        about graphs.
+        """
+        for a in args:
+            apply = getattr(type(a), "__jac_apply__", None)
+            if apply is not None:
+                return apply(self, args, params)
         args = self._prepare(args, params)
         return fresh(self._value(*args, **params), args)
 
@@ -118,7 +132,7 @@ class Op:
         """
         args = self._prepare(args, params)
         out = self._value(*args, **params)
-        return self._derivative(self._wrt(wrt), args, out, names, **params)
+        return self.derivative_at(self._wrt(wrt), args, out, names, **params)
 
     def jacobian(self, *args, wrt=0, **params):
         """The dense Jacobian w.r.t. argument ``wrt``.
@@ -138,7 +152,7 @@ class Op:
         out = self._value(*args, **params)
 
         def one(i):
-            d = self._derivative(i, args, out, None, **params)
+            d = self.derivative_at(i, args, out, None, **params)
             return d.materialise(instead=f"jac.{self.name}.vjp(g, ..., wrt={i})")
         return self._each(wrt, one)
 
@@ -155,7 +169,7 @@ class Op:
         g = self._operand(g, out.shape, "upstream gradient g", "output", wrt, args, out)
 
         def one(i):
-            return fresh(self._vjp(i, g, args, out, **params), args + (g,))
+            return fresh(self.vjp_rule(i, g, args, out, **params), args + (g,))
         return self._each(wrt, one)
 
     def jvp(self, t, *args, wrt=0, **params):
@@ -170,7 +184,7 @@ class Op:
         out = self._value(*args, **params)
         i = self._wrt(wrt)
         t = self._operand(t, args[i].shape, "tangent t", "input", i, args, out)
-        return fresh(self._jvp(i, t, args, out, **params), args + (t,))
+        return fresh(self.jvp_rule(i, t, args, out, **params), args + (t,))
 
     def formula(self, *args, wrt=0, names=None, **params):
         """The Jacobian's formula, printable as text and LaTeX.
@@ -217,7 +231,12 @@ class Op:
         return tuple(cased(n, a.ndim) for n, a in zip(self.arg_names, args)) + (
             cased(self.out_name, np.ndim(out)),)
 
-    def _derivative(self, i, args, out, names=None, **params):
+    def derivative_at(self, i, args, out, names=None, **params):
+        """The :class:`Derivative` w.r.t. argument ``i``, given the value ``out``.
+
+        Like :meth:`vjp_rule`, for sweeps over a graph: no checks, nothing
+        recomputed.
+        """
         labels = labels_for(np.ndim(out), args[i].ndim)
         names = tuple(names) if names else self.names(args, out)
         if len(names) != len(args) + 1:

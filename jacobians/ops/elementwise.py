@@ -68,11 +68,11 @@ class Elementwise(Op):
         latex = self.partial_latex[wrt].format(*names) if self.partial_latex else None
         return self.partial_names[wrt].format(*names), latex
 
-    def _vjp(self, wrt, g, args, out, **params):
+    def vjp_rule(self, wrt, g, args, out, **params):
         # g ⊙ f'(Z): the diagonal Jacobian's product collapses to a Hadamard product.
         return unbroadcast(g * self._partial(wrt, args, out, **params), args[wrt].shape)
 
-    def _jvp(self, wrt, t, args, out, **params):
+    def jvp_rule(self, wrt, t, args, out, **params):
         return np.broadcast_to(self._partial(wrt, args, out, **params) * t, out.shape)
 
 

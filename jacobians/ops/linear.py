@@ -60,13 +60,13 @@ class Matmul(Op):
         tie = [Delta(cols, I[-1])] if cols else []  # ∂H_ab/∂W_cd = X_ac δ_bd
         return [term(Factor(names[0], rows + I[0], X), *tie)]
 
-    def _vjp(self, wrt, g, args, out):
+    def vjp_rule(self, wrt, g, args, out):
         X, W = args
         if wrt == 0:
             return g @ W.T if W.ndim == 2 else np.multiply.outer(g, W)
         return X.T @ g if X.ndim == 2 else np.multiply.outer(X, g)
 
-    def _jvp(self, wrt, t, args, out):
+    def jvp_rule(self, wrt, t, args, out):
         X, W = args
         return t @ W if wrt == 0 else X @ t
 
@@ -98,11 +98,11 @@ class Outer(Op):
             return [term(Delta(a, c), Factor(names[1], b, args[1]))]
         return [term(Factor(names[0], a, args[0]), Delta(b, c))]
 
-    def _vjp(self, wrt, g, args, out):
+    def vjp_rule(self, wrt, g, args, out):
         u, v = args
         return g @ v if wrt == 0 else g.T @ u
 
-    def _jvp(self, wrt, t, args, out):
+    def jvp_rule(self, wrt, t, args, out):
         u, v = args
         return np.outer(t, v) if wrt == 0 else np.outer(u, t)
 
@@ -133,10 +133,10 @@ class Transpose(Op):
         axes = range(len(I))[::-1] if axes is None else axes
         return [term(*(Delta(O[k], I[j]) for k, j in enumerate(axes)))]
 
-    def _vjp(self, wrt, g, args, out, axes=None):
+    def vjp_rule(self, wrt, g, args, out, axes=None):
         return np.transpose(g, None if axes is None else np.argsort(axes))
 
-    def _jvp(self, wrt, t, args, out, axes=None):
+    def jvp_rule(self, wrt, t, args, out, axes=None):
         return np.transpose(t, axes)
 
 
@@ -174,10 +174,10 @@ class Reshape(Op):
         identity = np.eye(X.size).reshape(out.shape + X.shape)
         return [term(Factor("I", "".join(labels), identity))]
 
-    def _vjp(self, wrt, g, args, out, shape):
+    def vjp_rule(self, wrt, g, args, out, shape):
         return g.reshape(args[0].shape)
 
-    def _jvp(self, wrt, t, args, out, shape):
+    def jvp_rule(self, wrt, t, args, out, shape):
         return t.reshape(out.shape)
 
 
@@ -226,10 +226,10 @@ class Sum(Op):
         g = g if axis is None else np.expand_dims(g, axis)
         return np.broadcast_to(g, X.shape)
 
-    def _vjp(self, wrt, g, args, out, axis=None):
+    def vjp_rule(self, wrt, g, args, out, axis=None):
         return self._spread(g, args[0], axis)
 
-    def _jvp(self, wrt, t, args, out, axis=None):
+    def jvp_rule(self, wrt, t, args, out, axis=None):
         return np.sum(t, axis=axis)
 
 
@@ -250,11 +250,11 @@ class Mean(Sum):
     def _scale(self, X, axis):
         return X.size if axis is None else X.shape[axis]
 
-    def _vjp(self, wrt, g, args, out, axis=None):
+    def vjp_rule(self, wrt, g, args, out, axis=None):
         X = args[0]
         return self._spread(g / self._scale(X, axis), X, axis)
 
-    def _jvp(self, wrt, t, args, out, axis=None):
+    def jvp_rule(self, wrt, t, args, out, axis=None):
         return np.mean(t, axis=axis)
 
 
@@ -279,10 +279,10 @@ class Trace(Op):
         c, d = labels[1]
         return [term(Delta(c, d))]
 
-    def _vjp(self, wrt, g, args, out):
+    def vjp_rule(self, wrt, g, args, out):
         return g * np.eye(len(args[0]))
 
-    def _jvp(self, wrt, t, args, out):
+    def jvp_rule(self, wrt, t, args, out):
         return np.trace(t)
 
 

@@ -56,10 +56,10 @@ class Softmax(_LastAxis):
         return [term(Factor(s, O, out), *rows, Delta(O[-1], I[-1])),
                 term(Factor(s, O, out), Factor(s, O[:-1] + I[-1], out), *rows, sign=-1)]
 
-    def _vjp(self, wrt, g, args, out):
+    def vjp_rule(self, wrt, g, args, out):
         return out * (g - (g * out).sum(axis=-1, keepdims=True))
 
-    def _jvp(self, wrt, t, args, out):
+    def jvp_rule(self, wrt, t, args, out):
         return out * (t - (t * out).sum(axis=-1, keepdims=True))
 
 
@@ -86,10 +86,10 @@ class LogSoftmax(_LastAxis):
         return [term(*rows, Delta(O[-1], I[-1])),
                 term(Factor("s", O[:-1] + I[-1], s, "s"), *rows, sign=-1)]
 
-    def _vjp(self, wrt, g, args, out):
+    def vjp_rule(self, wrt, g, args, out):
         return g - np.exp(out) * g.sum(axis=-1, keepdims=True)
 
-    def _jvp(self, wrt, t, args, out):
+    def jvp_rule(self, wrt, t, args, out):
         return t - (np.exp(out) * t).sum(axis=-1, keepdims=True)
 
 
@@ -136,11 +136,11 @@ class CrossEntropy(Op):
                                 rf"\frac{{{names[1]}}}{{{names[0]}}}"), sign=-1)]
         return [term(Factor(f"log {names[0]}", I, np.log(p), rf"\log {names[0]}"), sign=-1)]
 
-    def _vjp(self, wrt, g, args, out):
+    def vjp_rule(self, wrt, g, args, out):
         p, y = args
         return -g * y / p if wrt == 0 else -g * np.log(p)
 
-    def _jvp(self, wrt, t, args, out):
+    def jvp_rule(self, wrt, t, args, out):
         p, y = args
         return -np.sum(t * y / p) if wrt == 0 else -np.sum(t * np.log(p))
 
@@ -183,11 +183,11 @@ class SoftmaxCrossEntropy(Op):
                     term(Factor(names[1], I, y), sign=-1)]
         return [term(Factor("log s", I, _log_softmax(z), r"\log s"), sign=-1)]
 
-    def _vjp(self, wrt, g, args, out):
+    def vjp_rule(self, wrt, g, args, out):
         z, y = args
         return g * (self._mass_times_softmax(z, y) - y) if wrt == 0 else -g * _log_softmax(z)
 
-    def _jvp(self, wrt, t, args, out):
+    def jvp_rule(self, wrt, t, args, out):
         z, y = args
         return np.sum(t * (self._mass_times_softmax(z, y) - y)) if wrt == 0 else -np.sum(t * _log_softmax(z))
 

@@ -1,0 +1,263 @@
+"""The backprop program derived from the tensors.
+
+For a traced scalar function, the reverse sweep is written out as one
+instruction per edge of the graph: the cotangent of a child contracted with
+the local Jacobian's index-notation term, *after its deltas are eliminated*.
+What is left is a small einsum — and usually a familiar matrix formula::
+
+    g_H  = g_ŷ vᵀ     einsum('c,d->cd')     from  g_ŷ_a δ_ac v_d  →  g_ŷ_c v_d
+    g_W  = Xᵀ g_H     einsum('ad,ac->cd')   from  g_H_ab X_ac δ_bd  →  g_H_ad X_ac
+
+That is how the 3rd- and 4th-order tensors of Q0 turn into
+``∂l/∂W = Xᵀ(ŷ − y)vᵀ``. The program also runs, and gives the gradient.
+"""
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import opt_einsum
+
+from .chain import _wrt_tuple
+from .graph import trace_graph
+from .index import is_compound
+
+
+@lru_cache(maxsize=1024)
+def _expression(spec, shapes):
+    """A compiled contraction: its path is searched once per spec and shapes."""
+    return opt_einsum.contract_expression(spec, *shapes)
+
+
+def matrix_form(spec, names, sign=1):
+    """Read a small einsum as matrix algebra, where it is one.
+
+    Parameters
+    ----------
+    spec : str
+        An einsum with at most two operands of order ≤ 2.
+    names : list of str
+        The operands' names.
+
+    Returns
+    -------
+    str or None
+        ``"Xᵀ g"``, ``"g vᵀ"``, ``"g ⊙ σ'(Z)"``…, or ``None`` if it is not one
+        of those shapes.
+
+    >>> matrix_form("ad,ac->cd", ["g", "X"])
+    'Xᵀ g'
+    >>> matrix_form("c,d->cd", ["g", "v"])
+    'g vᵀ'
+    >>> matrix_form("cd,cd->cd", ["g", "σ'(Z)"])
+    "g ⊙ σ'(Z)"
+    """
+    inputs, out = spec.split("->")
+    names = [f"({n})" if is_compound(n) else n for n in names]
+    ops = list(zip(inputs.split(","), names))
+    minus = "−" if sign < 0 else ""
+    if len(ops) > 2 or len(out) > 2 or any(len(set(l)) != len(l) or len(l) > 2 for l, _ in ops):
+        return None
+    if len(ops) == 1:
+        (l, n), = ops
+        if l == out:
+            return minus + n
+        if len(l) == 2 and l[::-1] == out:
+            return f"{minus}{n}ᵀ"
+        if not l:
+            return f"{minus}{n} 𝟙"  # a scalar copied to every entry
+        if set(out) < set(l):
+            summed = "".join(x for x in l if x not in out)
+            return f"{minus}Σ_{summed} {n}"
+        return None
+    (la, na), (lb, nb) = ops
+    if not la and not lb:
+        return f"{minus}{na} · {nb}"
+    if not la or not lb:  # a scalar times something
+        (ls, ns), (lo, no) = ((la, na), (lb, nb)) if not la else ((lb, nb), (la, na))
+        inner = matrix_form(f"{lo}->{out}", [no])
+        return f"{minus}{ns} {inner}" if inner else None
+    if la == lb == out:
+        return f"{minus}{na} ⊙ {nb}"
+    if len(la) == len(lb) == 1 and len(out) == 2 and la + lb in (out, out[::-1]):
+        left, right = (na, nb) if la == out[0] else (nb, na)
+        return f"{minus}{left} {right}ᵀ"
+    summed = (set(la) | set(lb)) - set(out)
+    if len(summed) != 1 or set(out) - set(la + lb):
+        return None
+    k = summed.pop()
+    # The operand that carries the first output index goes on the left.
+    if out and out[0] in lb and out[0] not in la:
+        (la, na), (lb, nb) = (lb, nb), (la, na)
+    left = na if la[-1:] == k else f"{na}ᵀ"
+    right = nb if lb[:1] == k else f"{nb}ᵀ"
+    if len(la) == 1:
+        left = f"{na}ᵀ"  # a vector on the left of a product is a row
+    if len(lb) == 1:
+        right = nb
+    return f"{minus}{left} {right}"
+
+
+@dataclass
+class Instruction:
+    """One step of the reverse sweep: a child's cotangent pulled to one argument."""
+
+    child: object
+    position: int
+    parent: object
+    derivative: object
+    plans: list
+
+    @property
+    def names(self):
+        return [[f"g_{self.child.name}"] + [f.name for f in t.factors]
+                for t in self.derivative.terms]
+
+    def formula(self):
+        """The step in matrix notation where each term has one, else in einsum."""
+        parts = []
+        for (t, e), names in zip(self.plans, self.names):
+            readable = matrix_form(e.spec, names, t.sign)
+            if readable and not e.direct and not e.kept:
+                # A scalar written on a diagonal (trace) or into every entry (sum).
+                tied = len(set(e.rep[x] for x in e.result_labels)) < len(e.result_labels)
+                readable += " I" if tied else " 𝟙"
+            elif not e.direct:
+                readable = None
+            parts.append(readable or f"{'−' if t.sign < 0 else ''}einsum('{e.spec}', "
+                                     f"{', '.join(names)})")
+        return " + ".join(parts).replace("+ −", "− ")
+
+    def einsums(self):
+        return "  ".join(f"einsum('{e.spec}')" for _, e in self.plans)
+
+    def run(self, g):
+        """This edge's contribution to the parent's cotangent."""
+        contribution = None
+        for t, e in self.plans:
+            arrays = [g] + [f.value for f in t.factors]
+            core = _expression(e.spec, tuple(a.shape for a in arrays))(*arrays)
+            contribution = e.accumulate(contribution, core, self.parent.shape, arrays)
+        if contribution is None:
+            return np.zeros(self.parent.shape)
+        return contribution
+
+
+@dataclass
+class Program:
+    """The derived reverse sweep of a traced scalar function.
+
+    Attributes
+    ----------
+    graph : Graph
+    instructions : list of Instruction
+        In the order they run, output first.
+    gradients : tuple of ndarray
+        The result for each requested argument.
+    """
+
+    graph: object
+    sources: list
+    instructions: list
+    many: bool = False
+    gradients: tuple = ()
+
+    @property
+    def gradient(self):
+        """The gradient, or a tuple of them when several arguments were asked for."""
+        return self.gradients if self.many else self.gradients[0]
+
+    def run(self):
+        """Execute the instructions; return one gradient per requested argument."""
+        out = self.graph.output
+        cotangent = {id(out): np.ones(out.shape)}
+        for ins in self.instructions:
+            gp = ins.run(cotangent[id(ins.child)])
+            key = id(ins.parent)
+            cotangent[key] = gp if key not in cotangent else cotangent[key] + gp
+        self.gradients = tuple(cotangent.get(id(s), np.zeros(s.shape)) for s in self.sources)
+        return self.gradients
+
+    def lines(self):
+        """One row per instruction: target, matrix form, einsum, and the elimination."""
+        rows = [(f"g_{self.graph.output.name} =", "1", "", "")]
+        seen = {id(self.graph.output)}
+        for ins in self.instructions:
+            target = f"g_{ins.parent.name}"
+            op = "+=" if id(ins.parent) in seen else "="
+            seen.add(id(ins.parent))
+            g = f"g_{ins.child.name}"
+            steps = [ins.derivative.eliminated(t, g)[0] for t in ins.derivative.terms]
+            rows.append((f"{target} {op}", ins.formula(), ins.einsums(),
+                         f"from {ins.derivative}:  " + ";  ".join(steps)))
+        return rows
+
+    def __str__(self):
+        rows = self.lines()
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        w2 = max(len(r[2]) for r in rows)
+        text = [f"{a:<{w0}} {b:<{w1}}   {c:<{w2}}   {d}".rstrip() for a, b, c, d in rows]
+        return "\n".join(text)
+
+    def _repr_latex_(self):
+        rows = []
+        for target, formula, _, _ in self.lines():
+            name, _, op = target.partition(" ")
+            op = r"\mathrel{+}=" if op == "+=" else "="
+            rows.append(f"{_tex(name)} &{op} {_tex(formula)}")
+        return r"$\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$"
+
+
+_TEX = (("ᵀ", r"^\top "), ("⊙", r"\odot "), ("−", "-"), ("Σ_", r"\sum_"), ("𝟙", r"\mathbf{1}"),
+        ("σ", r"\sigma"), ("ŷ", r"\hat{y}"))
+
+
+def _tex(text):
+    """Matrix notation as printed, in LaTeX: subscripts braced, symbols named."""
+    text = re.sub(r"einsum\('([^']*)'", r"\\operatorname{einsum}(\\texttt{\1}", text)
+    text = re.sub(r"g_([^\s,()]+)", r"g_{\1}", text)
+    for plain, latex in _TEX:
+        text = text.replace(plain, latex)
+    return text
+
+
+def derive(f, wrt=0):
+    """The backprop program of scalar ``f``, derived by delta elimination.
+
+    Returns
+    -------
+    callable
+        ``(*args) -> Program``: printable (text and LaTeX), already run —
+        ``.gradient`` holds the result, shaped like ``args[wrt]`` (a tuple
+        for a tuple ``wrt``) — and runnable again with ``.run()``.
+
+    >>> import jacobians as jac
+    >>> def loss(W, X):
+    ...     return jac.sum(jac.sigmoid(jac.name(X @ W, "Z")))
+    >>> program = jac.derive(loss)(np.ones((3, 2)), np.ones((4, 3)))
+    >>> print(program.instructions[-1].formula())
+    Xᵀ g_Z
+    """
+    def program_of(*args):
+        indices, many = _wrt_tuple(wrt, len(args))
+        graph = trace_graph(f, *args)
+        if graph.output.value.ndim != 0:
+            raise ValueError(f"derive needs a scalar function, but f returns shape "
+                             f"{graph.output.shape}")
+        sources = [graph.inputs[i] for i in indices]
+        active = {id(n) for s in sources for n in graph.between(s)}
+        instructions = []
+        for child in reversed(graph.nodes):
+            if id(child) not in active or child.op is None:
+                continue
+            for k, parent in enumerate(child.parents):
+                if id(parent) not in active:
+                    continue
+                d = child.derivative(k)
+                plans = [(t, d.eliminate(t, [d.out_labels], d.in_labels)) for t in d.terms]
+                instructions.append(Instruction(child, k, parent, d, plans))
+        program = Program(graph, sources, instructions, many)
+        program.run()
+        return program
+    return program_of

@@ -1,0 +1,221 @@
+"""The chain rule on graphs, and the five questions reproduced four ways.
+
+Every gradient is held against central finite differences and against the
+closed form from the literature; the naive chain, the VJP sweep and the
+derived program must all agree with both.
+"""
+import re
+
+import numpy as np
+import pytest
+
+import jacobians as jac
+from jacobians.check import compare, finite_difference_jacobian
+from jacobians.examples import QUESTIONS
+
+# Two sizes per question: the default and a larger, rectangular one.
+SIZES = {
+    "Q0": [{}, {"n": 6, "m": 5, "p": 3}],
+    "Q1": [{}, {"m": 4, "k": 7}],
+    "Q2": [{}, {"K": 6}],
+    "Q3": [{}, {"widths": (3, 6, 4, 5)}],
+    "Q4": [{}, {"n": 3, "m": 5, "hidden": 6, "k": 4}],
+}
+CASES = [pytest.param(key, sizes, id=f"{key}-{k}")
+         for key, all_sizes in SIZES.items() for k, sizes in enumerate(all_sizes)]
+
+
+def _as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+@pytest.mark.parametrize("key, sizes", CASES)
+def test_every_question_four_ways(key, sizes):
+    q = QUESTIONS[key]
+    args = q.args(seed=3, **sizes)
+    closed = _as_tuple(q.closed_form(*args))
+    wrt = _as_tuple(q.wrt)
+    finite = [finite_difference_jacobian(q.function, *args, wrt=i) for i in wrt]
+    for want, fd in zip(closed, finite):
+        assert compare(want, fd), "the closed form itself disagrees with finite differences"
+    results = {"grad": jac.grad(q.function, wrt=q.wrt)(*args),
+               "derived": jac.derive(q.function, wrt=q.wrt)(*args).gradient}
+    for order in jac.chain.ORDERS:
+        results[f"naive {order}"] = jac.jacobian(q.function, wrt=q.wrt, order=order)(*args)
+    for how, got in results.items():
+        for g, want in zip(_as_tuple(got), closed):
+            assert compare(g, want), f"{key} {how}: {compare(g, want)}"
+
+
+def test_q1_layouts_are_transposes_and_the_library_gives_the_shape_of_w():
+    q = QUESTIONS["Q1"]
+    W, x, b, y = q.args()
+    g = jac.grad(q.function)(W, x, b, y)
+    assert g.shape == W.shape == (3, 10)
+    np.testing.assert_allclose(g, np.outer(x, y))  # xᵀ yᵀ: denominator layout
+    np.testing.assert_allclose(jac.examples.q1_numerator_layout(W, x, b, y), g.T)
+    # ∂f/∂W is a 3rd-order tensor, not x:
+    f = lambda W, x, b: jac.matmul(x, W) + b  # noqa: E731
+    assert jac.jacobian(f)(W, x, b).shape == (10, 3, 10)
+
+
+@pytest.mark.parametrize("order", jac.chain.ORDERS)
+def test_matrix_valued_function_gives_a_4th_order_tensor(order):
+    rng = np.random.default_rng(0)
+    X, W = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    f = lambda X, W: jac.sigmoid(X @ W)  # noqa: E731
+    J = jac.jacobian(f, wrt=1, order=order)(X, W)
+    assert J.shape == (4, 2, 3, 2)
+    assert compare(J, finite_difference_jacobian(f, X, W, wrt=1))
+
+
+@pytest.mark.parametrize("order", jac.chain.ORDERS)
+def test_a_variable_used_twice_by_one_op_and_by_several(order):
+    x = np.array([0.5, -1.0, 2.0])
+    f = lambda x: jac.sum(x * x + jac.tanh(x) * x)  # noqa: E731  x is read four times
+    want = 2 * x + np.tanh(x) + x * (1 - np.tanh(x) ** 2)
+    assert compare(jac.jacobian(f, order=order)(x), want)
+    assert compare(jac.grad(f)(x), want)
+    assert compare(jac.derive(f)(x).gradient, want)
+
+
+def test_every_operator_on_traced_values():
+    rng = np.random.default_rng(1)
+    A, B = rng.standard_normal((3, 3)), rng.uniform(0.5, 2.0, (3, 3))
+    f = lambda A, B: jac.sum((A @ B.T + A - B) * A / B + (-A) ** 3 + 2.0 * A ** 2)  # noqa: E731
+    numpy = (A @ B.T + A - B) * A / B + (-A) ** 3 + 2.0 * A ** 2
+    assert f(A, B) == pytest.approx(numpy.sum())
+    for i in (0, 1):
+        assert compare(jac.grad(f, wrt=i)(A, B), finite_difference_jacobian(f, A, B, wrt=i))
+    g = lambda A: jac.sum(np.ones((3, 3)) @ A)  # noqa: E731  ndarray @ traced
+    assert compare(jac.grad(g)(A), np.full((3, 3), 3.0))
+
+
+def test_vjp_and_jvp_of_a_traced_function_pass_the_dot_product_test():
+    rng = np.random.default_rng(2)
+    X, W = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    f = lambda X, W: jac.softmax(jac.tanh(X @ W))  # noqa: E731
+    value, pullback = jac.vjp(f, X, W)
+    np.testing.assert_allclose(value, f(X, W))
+    g = rng.standard_normal(value.shape)
+    tX, tW = rng.standard_normal(X.shape), rng.standard_normal(W.shape)
+    gX, gW = pullback(g)
+    _, t_out = jac.jvp(f, (X, W), (tX, tW))
+    assert np.vdot(g, t_out) == pytest.approx(np.vdot(gX, tX) + np.vdot(gW, tW), rel=1e-10)
+    J = finite_difference_jacobian(f, X, W, wrt=1)
+    assert compare(gW, np.einsum("ab,abcd->cd", g, J))
+    _, only_W = jac.jvp(f, (X, W), (np.zeros_like(X), tW))
+    assert compare(only_W, np.einsum("abcd,cd->ab", J, tW))
+
+
+def test_optimal_order_rediscovers_reverse_mode_for_a_scalar_loss():
+    q = QUESTIONS["Q0"]
+    args = q.args(n=8, m=8, p=8)
+    cost = {o: jac.chain_rule(q.function, order=o)(*args) for o in jac.chain.ORDERS}
+    assert cost["optimal"].flops == cost["reverse"].flops
+    assert cost["forward"].flops > 5 * cost["reverse"].flops
+    # The reverse chain never holds more than a gradient-sized adjoint per node.
+    assert cost["reverse"].largest_intermediate <= 8 * 8 * 8
+
+
+def test_chain_rule_reports_opt_einsum_counts():
+    q = QUESTIONS["Q0"]
+    result = jac.chain_rule(q.function, order="optimal")(*q.args())
+    [step] = result.steps
+    import opt_einsum
+    operands = [np.empty(s) for s in step.shapes]
+    _, info = opt_einsum.contract_path(step.spec, *operands, optimize="optimal")
+    assert step.flops == info.opt_cost and step.largest == info.largest_intermediate
+    assert result.local_bytes["∂H/∂W"] == 8 * 4 * 2 * 3 * 2
+    assert "optimal order" in str(result)
+
+
+def test_derived_program_of_q0_shows_the_familiar_formula():
+    q = QUESTIONS["Q0"]
+    program = jac.derive(q.function)(*q.args())
+    text = str(program)
+    assert "g_H =" in text and "g_ŷ vᵀ" in text
+    assert "g_W =" in text and "Xᵀ g_H" in text
+    assert "∂H_ab/∂W_cd = X_ac δ_bd:  g_H_ab X_ac δ_bd  →  g_H_ad X_ac" in text
+    assert program._repr_latex_().startswith(r"$\begin{aligned}")
+
+
+def test_derived_program_shows_the_hadamard_product_of_a_sigmoid_step():
+    q = QUESTIONS["Q3"]
+    text = str(jac.derive(q.function, wrt=0)(*q.args()))
+    assert re.search(r"g_z3 =\s+g_a3 ⊙ σ'\(z3\)", text)
+    assert re.search(r"g_a2 =\s+W3ᵀ g_W3a2", text)
+
+
+def test_graph_prints_local_jacobian_shapes_and_orders():
+    q = QUESTIONS["Q0"]
+    graph = jac.trace_graph(q.function, *q.args())
+    text = str(graph)
+    assert "∂H/∂W (4, 2, 3, 2) order 4" in text and "∂ŷ/∂H (4, 4, 2) order 3" in text
+    assert "<table>" in graph._repr_html_()
+    A = [n for n in jac.trace_graph(QUESTIONS["Q2"].function, *QUESTIONS["Q2"].args()).nodes
+         if n.name == "A"]
+    assert len(A) == 1  # used three times, one node
+
+
+# --- mistakes the library diagnoses -----------------------------------------
+def test_compose_matches_einsum_and_explains_a_misordered_chain():
+    q = QUESTIONS["Q0"]
+    W, X, v, y = q.args()
+    H = X @ W
+    dl_dyhat = H @ v - y
+    dyhat_dH = jac.matmul.jacobian(H, v, wrt=0)
+    dH_dW = jac.matmul.jacobian(X, W, wrt=1)
+    chained = jac.compose(jac.compose(dl_dyhat, dyhat_dH), dH_dW, mid_ndim=2)
+    np.testing.assert_allclose(chained, np.einsum("a,acd,cdij->ij", dl_dyhat, dyhat_dH, dH_dW))
+    np.testing.assert_allclose(chained, q.closed_form(W, X, v, y))
+    with pytest.raises(ValueError, match=r"shape \(4, 2, 3, 2\) with one of shape \(4,\).*"
+                                         r"compose\(second, first\)"):
+        jac.compose(dH_dW, dl_dyhat)
+
+
+def test_compose_explains_the_q1_mistake_of_multiplying_vectors():
+    y, x = np.ones(10), np.ones(3)
+    with pytest.raises(ValueError, match=r"\(10,\) with one of shape \(3,\).*diag"):
+        jac.compose(y, x)
+
+
+def test_compose_asks_when_ambiguous():
+    with pytest.raises(ValueError, match="ambiguous.*mid_ndim"):
+        jac.compose(np.ones((3, 3, 3)), np.ones((3, 3, 3)))
+
+
+def test_naive_chain_refuses_before_allocating_and_names_the_largest():
+    import tracemalloc
+    q = QUESTIONS["Q0"]
+    args = q.args(n=60, m=60, p=60)  # ∂H/∂W is 60⁴ × 8 B = 104 MB
+    tracemalloc.start()
+    try:
+        with jac.memory_limit(10**7):
+            with pytest.raises(jac.JacobianTooLarge, match=r"∂H/∂W.*\(60, 60, 60, 60\)"):
+                jac.jacobian(q.function)(*args)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10**7
+    assert jac.grad(q.function)(*args).shape == (60, 60)  # the VJP path needs no limit
+
+
+def test_grad_of_a_non_scalar_and_bad_wrt_are_explained():
+    with pytest.raises(ValueError, match=r"grad needs a scalar function.*\(3,\)"):
+        jac.grad(jac.tanh)(np.ones(3))
+    with pytest.raises(ValueError, match=r"takes 1 argument\(s\); wrt=1"):
+        jac.jacobian(jac.sum, wrt=1)(np.ones(3))
+    with pytest.raises(ValueError, match="order must be one of"):
+        jac.jacobian(jac.sum, order="sideways")
+
+
+def test_traced_function_leaves_inputs_untouched():
+    q = QUESTIONS["Q2"]
+    args = q.args()
+    before = [a.copy() for a in args]
+    jac.grad(q.function, wrt=q.wrt)(*args)
+    jac.jacobian(q.function, wrt=q.wrt, order="optimal")(*args)
+    jac.derive(q.function, wrt=q.wrt)(*args)
+    for a, b in zip(args, before):
+        np.testing.assert_array_equal(a, b)

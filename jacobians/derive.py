@@ -19,83 +19,14 @@ import numpy as np
 import opt_einsum
 
 from .chain import _wrt_tuple
+from .algebra import read
 from .graph import trace_graph
-from .index import is_compound
 
 
 @lru_cache(maxsize=1024)
 def _expression(spec, shapes):
     """A compiled contraction: its path is searched once per spec and shapes."""
     return opt_einsum.contract_expression(spec, *shapes)
-
-
-def matrix_form(spec, names, sign=1):
-    """Read a small einsum as matrix algebra, where it is one.
-
-    Parameters
-    ----------
-    spec : str
-        An einsum with at most two operands of order ≤ 2.
-    names : list of str
-        The operands' names.
-
-    Returns
-    -------
-    str or None
-        ``"Xᵀ g"``, ``"g vᵀ"``, ``"g ⊙ σ'(Z)"``…, or ``None`` if it is not one
-        of those shapes.
-
-    >>> matrix_form("ad,ac->cd", ["g", "X"])
-    'Xᵀ g'
-    >>> matrix_form("c,d->cd", ["g", "v"])
-    'g vᵀ'
-    >>> matrix_form("cd,cd->cd", ["g", "σ'(Z)"])
-    "g ⊙ σ'(Z)"
-    """
-    inputs, out = spec.split("->")
-    names = [f"({n})" if is_compound(n) else n for n in names]
-    ops = list(zip(inputs.split(","), names))
-    minus = "−" if sign < 0 else ""
-    if len(ops) > 2 or len(out) > 2 or any(len(set(l)) != len(l) or len(l) > 2 for l, _ in ops):
-        return None
-    if len(ops) == 1:
-        (l, n), = ops
-        if l == out:
-            return minus + n
-        if len(l) == 2 and l[::-1] == out:
-            return f"{minus}{n}ᵀ"
-        if not l:
-            return f"{minus}{n} 𝟙"  # a scalar copied to every entry
-        if set(out) < set(l):
-            summed = "".join(x for x in l if x not in out)
-            return f"{minus}Σ_{summed} {n}"
-        return None
-    (la, na), (lb, nb) = ops
-    if not la and not lb:
-        return f"{minus}{na} · {nb}"
-    if not la or not lb:  # a scalar times something
-        (ls, ns), (lo, no) = ((la, na), (lb, nb)) if not la else ((lb, nb), (la, na))
-        inner = matrix_form(f"{lo}->{out}", [no])
-        return f"{minus}{ns} {inner}" if inner else None
-    if la == lb == out:
-        return f"{minus}{na} ⊙ {nb}"
-    if len(la) == len(lb) == 1 and len(out) == 2 and la + lb in (out, out[::-1]):
-        left, right = (na, nb) if la == out[0] else (nb, na)
-        return f"{minus}{left} {right}ᵀ"
-    summed = (set(la) | set(lb)) - set(out)
-    if len(summed) != 1 or set(out) - set(la + lb):
-        return None
-    k = summed.pop()
-    # The operand that carries the first output index goes on the left.
-    if out and out[0] in lb and out[0] not in la:
-        (la, na), (lb, nb) = (lb, nb), (la, na)
-    left = na if la[-1:] == k else f"{na}ᵀ"
-    right = nb if lb[:1] == k else f"{nb}ᵀ"
-    if len(la) == 1:
-        left = f"{na}ᵀ"  # a vector on the left of a product is a row
-    if len(lb) == 1:
-        right = nb
-    return f"{minus}{left} {right}"
 
 
 @dataclass
@@ -117,7 +48,8 @@ class Instruction:
         """The step in matrix notation where each term has one, else in einsum."""
         parts = []
         for (t, e), names in zip(self.plans, self.names):
-            readable = matrix_form(e.spec, names, t.sign)
+            reading = read(e.spec)
+            readable = reading.text(names, t.sign) if reading else None
             if readable and not e.direct and not e.kept:
                 # A scalar written on a diagonal (trace) or into every entry (sum).
                 tied = len(set(e.rep[x] for x in e.result_labels)) < len(e.result_labels)
@@ -136,7 +68,11 @@ class Instruction:
         contribution = None
         for t, e in self.plans:
             arrays = [g] + [f.value for f in t.factors]
-            core = _expression(e.spec, tuple(a.shape for a in arrays))(*arrays)
+            reading = read(e.spec)
+            if reading is not None:
+                core = reading(*arrays)
+            else:
+                core = _expression(e.spec, tuple(a.shape for a in arrays))(*arrays)
             contribution = e.accumulate(contribution, core, self.parent.shape, arrays)
         if contribution is None:
             return np.zeros(self.parent.shape)
@@ -175,7 +111,8 @@ class Program:
             gp = ins.run(cotangent[id(ins.child)])
             key = id(ins.parent)
             cotangent[key] = gp if key not in cotangent else cotangent[key] + gp
-        self.gradients = tuple(cotangent.get(id(s), np.zeros(s.shape)) for s in self.sources)
+        self.gradients = tuple(cotangent[id(s)] if id(s) in cotangent else np.zeros(s.shape)
+                               for s in self.sources)
         return self.gradients
 
     def lines(self):

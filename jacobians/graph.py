@@ -171,8 +171,11 @@ class Traced:
     @staticmethod
     def __jac_apply__(op, args, params):
         graph = next(a.graph for a in args if isinstance(a, Traced))
+        op.check_arity(args)
         parents = tuple(_node_of(graph, a) for a in args)
-        value = op(*(p.value for p in parents), **params)
+        # Inputs and constants were checked on entering the graph; every node
+        # after them is an op's float64 output.
+        value = np.asarray(op.value_at(tuple(p.value for p in parents), **params))
         name = graph.unique_name(op.name)
         return Traced(graph, graph._add(Node(name, value, op, parents, dict(params))))
 

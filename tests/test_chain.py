@@ -219,3 +219,8 @@ def test_traced_function_leaves_inputs_untouched():
     jac.derive(q.function, wrt=q.wrt)(*args)
     for a, b in zip(args, before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_traced_op_with_the_wrong_number_of_arguments_is_explained():
+    with pytest.raises(TypeError, match=r"matmul takes 2 array argument\(s\) \(X, W\), got 1"):
+        jac.grad(lambda x: jac.sum(jac.matmul(x)))(np.ones(2))

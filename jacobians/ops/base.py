@@ -114,6 +114,15 @@ class Op:
         args = self._prepare(args, params)
         return fresh(self._value(*args, **params), args)
 
+    def value_at(self, args, **params):
+        """The value for arguments that already are checked float64 arrays.
+
+        Like :meth:`vjp_rule`, for a graph whose nodes hold such arrays: the
+        shapes are checked, nothing is converted or scanned for NaN.
+        """
+        self._check(*args, **params)
+        return self._value(*args, **params)
+
     def derivative(self, *args, wrt=0, names=None, **params):
         """The Jacobian w.r.t. argument ``wrt`` in index notation.
 
@@ -205,10 +214,14 @@ class Op:
         return f"<op {self.name}({', '.join(self.arg_names)})>"
 
     # --- plumbing ---------------------------------------------------------
-    def _prepare(self, args, params):
+    def check_arity(self, args):
+        """Raise TypeError unless ``args`` has one entry per argument of the op."""
         if len(args) != len(self.arg_names):
             raise TypeError(f"{self.name} takes {len(self.arg_names)} array argument(s) "
                             f"({', '.join(self.arg_names)}), got {len(args)}")
+
+    def _prepare(self, args, params):
+        self.check_arity(args)
         args = tuple(as_float_array(a, f"{self.name}: argument {n}")
                      for a, n in zip(args, self.arg_names))
         self._check(*args, **params)

@@ -213,9 +213,9 @@ tanh = Tanh()
 
 
 def _sigmoid(z):
-    # exp of a negative number only, so large |z| never overflows.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    # For z < −709 exp(−z) overflows to inf and 1/(1 + inf) is the right 0.
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-z))
 
 
 class Sigmoid(Unary):

@@ -48,7 +48,8 @@ class Softmax(_LastAxis):
     out_name = "s"
 
     def _value(self, Z):
-        return np.exp(_log_softmax(Z))
+        e = np.exp(Z - Z.max(axis=-1, keepdims=True))  # shifted, so exp never overflows
+        return e / e.sum(axis=-1, keepdims=True)
 
     def _terms(self, wrt, args, out, labels, names):
         rows, O, I = _rows(labels)

@@ -27,10 +27,28 @@ ORDERS = ("reverse", "forward", "optimal")
 
 @dataclass(frozen=True)
 class Step:
-    """One einsum of a naive chain: its spec, operand shapes and cost.
+    """One step of a naive chain: an einsum (or a plain copy) into a target.
 
-    ``flops`` and ``largest`` (entries of the largest intermediate) are
-    opt_einsum's own counts for the path it chose.
+    Attributes
+    ----------
+    what : str
+        The product in words, ``"∂l/∂H · ∂H/∂W"``.
+    spec : str or None
+        The einsum; ``None`` when the step only passes one operand on.
+    shapes : tuple of tuple
+        The operands' shapes.
+    flops, largest : int
+        opt_einsum's FLOP count and the entries of the largest intermediate
+        (the result included) for the path it chose.
+    path : tuple
+        That path.
+    operands : tuple
+        Keys of the operands: ``("J", child, position)`` for a local
+        Jacobian, ``("A", node)`` for an accumulated one.
+    target : tuple
+        Key of the accumulated Jacobian this step adds to.
+    adds : int
+        Entries added because the target already held a path's sum.
     """
 
     what: str
@@ -39,46 +57,86 @@ class Step:
     flops: int
     largest: int
     path: tuple
+    operands: tuple
+    target: tuple
+    adds: int
 
 
 @dataclass
-class ChainRule:
-    """The outcome of a naive chain: the Jacobian and what it cost.
+class NaivePlan:
+    """What a naive chain will do and cost, known from shapes alone.
 
     Attributes
     ----------
-    jacobian : ndarray, shape ``(*out.shape, *in.shape)``
     order : str
     steps : list of Step
-        Every einsum, in the order run.
-    local_bytes : dict of str to int
-        Bytes of each materialised local Jacobian, by name ``"∂H/∂W"``.
-    additions : int
-        Entries added where several paths meet (one FLOP each).
+    local : dict
+        Each local Jacobian's key mapped to ``(name, shape)``.
+    result : tuple
+        Key of the accumulated Jacobian that is the answer.
+    shape : tuple
+        The answer's shape, ``out.shape + in.shape``.
     """
 
-    jacobian: np.ndarray
     order: str
-    steps: list = field(default_factory=list)
-    local_bytes: dict = field(default_factory=dict)
-    additions: int = 0
+    steps: list
+    local: dict
+    result: tuple
+    shape: tuple
 
     @property
     def flops(self):
         """FLOPs of every contraction (opt_einsum's count) plus the additions."""
-        return sum(s.flops for s in self.steps) + self.additions
+        return sum(s.flops + s.adds for s in self.steps)
+
+    @property
+    def additions(self):
+        """Entries added where several paths meet (one FLOP each)."""
+        return sum(s.adds for s in self.steps)
+
+    @property
+    def local_bytes(self):
+        """Bytes of each local Jacobian in float64, by name ``"∂H/∂W"``."""
+        return {name: 8 * int(np.prod(shape, dtype=np.int64)) for name, shape in self.local.values()}
 
     @property
     def largest_intermediate(self):
-        """Entries of the largest array any step made, the result included."""
-        return max([s.largest for s in self.steps] + [self.jacobian.size])
+        """Entries of the largest array any step makes, the result included."""
+        return max([s.largest for s in self.steps] + [int(np.prod(self.shape, dtype=np.int64))])
 
     def __str__(self):
-        lines = [f"{self.order} order: {len(self.steps)} einsum(s), {self.flops:,} FLOPs, "
-                 f"largest intermediate {self.largest_intermediate:,} entries; local "
-                 f"Jacobians {format_bytes(sum(self.local_bytes.values()))}"]
-        lines += [f"  {s.what:28} einsum('{s.spec}')  {s.flops:>14,} FLOPs" for s in self.steps]
+        lines = [f"{self.order} order: {len(self.steps)} step(s), {self.flops:,} FLOPs, largest "
+                 f"intermediate {self.largest_intermediate:,} entries; local Jacobians "
+                 f"{format_bytes(sum(self.local_bytes.values()))}"]
+        for s in self.steps:
+            how = f"einsum('{s.spec}')" if s.spec else "passed on as it is"
+            lines.append(f"  {s.what:32} {how:28} {s.flops + s.adds:>14,} FLOPs")
         return "\n".join(lines)
+
+
+@dataclass
+class ChainRule:
+    """A naive chain's Jacobian, with the plan that made it and its costs.
+
+    Attributes
+    ----------
+    jacobian : ndarray, shape ``(*out.shape, *in.shape)``
+    plan : NaivePlan
+        Its ``steps``, ``flops``, ``largest_intermediate`` and
+        ``local_bytes`` are available here directly too.
+    """
+
+    jacobian: np.ndarray
+    plan: NaivePlan
+
+    def __getattr__(self, name):
+        if name in ("order", "steps", "flops", "additions", "local_bytes",
+                    "largest_intermediate"):
+            return getattr(self.plan, name)
+        raise AttributeError(name)
+
+    def __str__(self):
+        return str(self.plan)
 
 
 def _wrt_tuple(wrt, n):
@@ -105,24 +163,6 @@ class _Symbols:
         return self._of[id(node)]
 
 
-def _refuse_if_too_large(graph, source, order):
-    """Check every array the naive chain will hold, before allocating any."""
-    edges = graph.edges(source)
-    sizes = [(f"the local Jacobian ∂{c.name}/∂{p.name}", c.shape + p.shape) for c, _, p in edges]
-    active = graph.between(source)
-    if order == "reverse":
-        sizes += [(f"the accumulated ∂{graph.output.name}/∂{n.name}", graph.output.shape + n.shape)
-                  for n in active]
-    elif order == "forward":
-        sizes += [(f"the accumulated ∂{n.name}/∂{source.name}", n.shape + source.shape)
-                  for n in active]
-    if not sizes:
-        return
-    what, shape = max(sizes, key=lambda x: int(np.prod(x[1], dtype=object)))
-    check_fits(shape, what + " (the largest array of this naive chain)",
-               "jac.grad(f) or jac.vjp(f, ...)")
-
-
 def _paths(graph, source):
     """Every path from ``source`` to the output, as a list of edges output-first."""
     edges = graph.edges(source)
@@ -137,85 +177,120 @@ def _paths(graph, source):
     return from_(graph.output)
 
 
-def _contract(result, what, spec, operands, optimize="auto"):
-    path, info = opt_einsum.contract_path(spec, *operands, optimize=optimize)
-    result.steps.append(Step(what, spec, tuple(o.shape for o in operands), int(info.opt_cost),
-                             int(info.largest_intermediate), tuple(path)))
-    return np.asarray(opt_einsum.contract(spec, *operands, optimize=path))
+def naive_plan(graph, source, order="reverse"):
+    """Plan the naive chain from ``source`` to the graph's output, from shapes alone.
+
+    ``"reverse"`` accumulates ``∂out/∂n`` from the output back, ``"forward"``
+    accumulates ``∂n/∂source`` from the input on, and ``"optimal"`` gives each
+    path's whole product to opt_einsum. Nothing is materialised, so the plan
+    also prices chains far too large to run.
+
+    Returns
+    -------
+    NaivePlan
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    sym = _Symbols()
+    out = graph.output
+    edges = graph.edges(source)
+    local = {}
+    for c, k, p in edges:
+        twice = f" (argument {k})" if c.parents.count(p) > 1 else ""
+        local[("J", id(c), k)] = (f"∂{c.name}/∂{p.name}{twice}", c.shape + p.shape)
+    steps, held = [], set()
+
+    def step(what, spec, operands, shapes, target, target_shape, optimize="auto"):
+        adds = int(np.prod(target_shape, dtype=np.int64)) if target in held else 0
+        held.add(target)
+        if spec is None:
+            size = int(np.prod(shapes[0], dtype=np.int64))
+            steps.append(Step(what, None, tuple(shapes), 0, size, (), tuple(operands), target, adds))
+            return
+        path, info = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize=optimize)
+        steps.append(Step(what, spec, tuple(shapes), int(info.opt_cost),
+                          int(info.largest_intermediate), tuple(path), tuple(operands), target, adds))
+
+    def J(c, k, p):
+        return ("J", id(c), k), c.shape + p.shape, f"∂{c.name}/∂{p.name}"
+
+    if order == "reverse":
+        # ∂out/∂n for each node n, from the output back; at the output it is the identity.
+        for c in reversed(graph.between(source)):
+            for k, p in enumerate(c.parents):
+                if ("J", id(c), k) not in local:
+                    continue
+                key, shape, name = J(c, k, p)
+                target, target_shape = ("A", id(p)), out.shape + p.shape
+                if c is out:
+                    step(name, None, [key], [shape], target, target_shape)
+                else:
+                    spec = f"{sym(out)}{sym(c)},{sym(c)}{sym(p)}->{sym(out)}{sym(p)}"
+                    step(f"∂{out.name}/∂{c.name} · {name}", spec, [("A", id(c)), key],
+                         [out.shape + c.shape, shape], target, target_shape)
+    elif order == "forward":
+        # ∂n/∂source for each node n, from the input on; at the input it is the identity.
+        for c in graph.between(source):
+            for k, p in enumerate(c.parents):
+                if ("J", id(c), k) not in local:
+                    continue
+                key, shape, name = J(c, k, p)
+                target, target_shape = ("A", id(c)), c.shape + source.shape
+                if p is source:
+                    step(name, None, [key], [shape], target, target_shape)
+                else:
+                    spec = f"{sym(c)}{sym(p)},{sym(p)}{sym(source)}->{sym(c)}{sym(source)}"
+                    step(f"{name} · ∂{p.name}/∂{source.name}", spec, [key, ("A", id(p))],
+                         [shape, p.shape + source.shape], target, target_shape)
+    else:
+        target, target_shape = ("A", id(source)), out.shape + source.shape
+        for path in _paths(graph, source):
+            keys, shapes, names = zip(*(J(c, k, p) for c, k, p in path))
+            if len(path) == 1:
+                step(names[0], None, keys, shapes, target, target_shape)
+                continue
+            spec = ",".join(sym(c) + sym(p) for c, _, p in path) + f"->{sym(out)}{sym(source)}"
+            # 'optimal' searches every order; past a handful of operands dp is as good and fast.
+            step(" · ".join(names), spec, keys, shapes, target, target_shape,
+                 "optimal" if len(path) <= 6 else "dp")
+    result = ("A", id(source)) if order != "forward" else ("A", id(out))
+    return NaivePlan(order, steps, local, result, out.shape + source.shape)
 
 
-def _add(result, total, term):
-    if total is None:
-        return term
-    result.additions += term.size
-    return total + term
+def _refuse_if_too_large(plan):
+    """Check every array the plan will hold, before allocating any of them."""
+    held = [(f"the local Jacobian {name}", int(np.prod(shape, dtype=object)), shape)
+            for name, shape in plan.local.values()]
+    held += [(f"the product {s.what}", s.largest, None) for s in plan.steps]
+    if not held:
+        return
+    what, size, shape = max(held, key=lambda h: h[1])
+    check_fits(shape or (size,), what + " (the largest array of this naive chain)",
+               "jac.grad(f) or jac.vjp(f, ...)")
 
 
 def _naive(graph, source, order):
-    _refuse_if_too_large(graph, source, order)
-    sym = _Symbols()
+    plan = naive_plan(graph, source, order)
+    _refuse_if_too_large(plan)
     out = graph.output
-    result = ChainRule(None, order)
-    local = {}
-    for c, k, p in graph.edges(source):
-        local[(id(c), k)] = c.derivative(k).materialise()
-        name = f"∂{c.name}/∂{p.name}" + (f" (argument {k})" if c.parents.count(p) > 1 else "")
-        result.local_bytes[name] = local[(id(c), k)].nbytes
     if out is source:
-        result.jacobian = np.eye(out.value.size).reshape(out.shape + out.shape)
-        return result
-
-    if order == "reverse":
-        # adjoint[n] = ∂out/∂n, built from the output back; None stands for the identity.
-        adjoint = {id(out): None}
-        for c in reversed(graph.between(source)):
-            if c is source:
-                continue
-            for k, p in enumerate(c.parents):
-                if (id(c), k) not in local:
-                    continue
-                J = local[(id(c), k)]
-                if adjoint[id(c)] is None:
-                    term = J
-                else:
-                    spec = f"{sym(out)}{sym(c)},{sym(c)}{sym(p)}->{sym(out)}{sym(p)}"
-                    term = _contract(result, f"∂{out.name}/∂{c.name} · ∂{c.name}/∂{p.name}",
-                                     spec, [adjoint[id(c)], J])
-                adjoint[id(p)] = _add(result, adjoint.get(id(p)), term)
-        result.jacobian = adjoint[id(source)]
-    elif order == "forward":
-        # tangent[n] = ∂n/∂source, built from the input on.
-        tangent = {id(source): None}
-        for c in graph.between(source):
-            for k, p in enumerate(c.parents):
-                if (id(c), k) not in local:
-                    continue
-                J = local[(id(c), k)]
-                if tangent[id(p)] is None:
-                    term = J
-                else:
-                    spec = f"{sym(c)}{sym(p)},{sym(p)}{sym(source)}->{sym(c)}{sym(source)}"
-                    term = _contract(result, f"∂{c.name}/∂{p.name} · ∂{p.name}/∂{source.name}",
-                                     spec, [J, tangent[id(p)]])
-                tangent[id(c)] = _add(result, tangent.get(id(c)), term)
-        result.jacobian = tangent[id(out)]
-    else:
-        total = None
-        for path in _paths(graph, source):
-            operands = [local[(id(c), k)] for c, k, _ in path]
-            if len(operands) == 1:
-                term = operands[0]
-            else:
-                spec = ",".join(sym(c) + sym(p) for c, _, p in path) + f"->{sym(out)}{sym(source)}"
-                names = " · ".join(f"∂{c.name}/∂{p.name}" for c, _, p in path)
-                # 'optimal' searches every order; past a handful of operands dp is as good and fast.
-                term = _contract(result, names, spec, operands,
-                                 "optimal" if len(operands) <= 6 else "dp")
-            total = _add(result, total, term)
-        result.jacobian = total
-    if result.jacobian is None:  # the output does not depend on the input at all
-        result.jacobian = np.zeros(out.shape + source.shape)
-    return result
+        return ChainRule(np.eye(out.value.size).reshape(plan.shape), plan)
+    values = {}
+    nodes = {id(n): n for n in graph.nodes}
+    for key in plan.local:
+        _, child, k = key
+        values[key] = nodes[child].derivative(k).materialise()
+    for s in plan.steps:
+        operands = [values[key] for key in s.operands]
+        if s.spec is None:
+            term = operands[0]
+        else:
+            term = np.asarray(opt_einsum.contract(s.spec, *operands, optimize=list(s.path)))
+        values[s.target] = values[s.target] + term if s.target in values else term
+    jacobian = values.get(plan.result)
+    if jacobian is None:  # the output does not depend on the input at all
+        jacobian = np.zeros(plan.shape)
+    return ChainRule(jacobian, plan)
 
 
 def chain_rule(f, wrt=0, order="reverse"):

@@ -64,7 +64,7 @@ def q0_loss(W, X, v, y):
     H = name(ops.matmul(X, W), "H")
     y_hat = name(ops.matmul(H, v), "ŷ")
     r = name(ops.subtract(y_hat, y), "r")
-    return name(ops.multiply(0.5, ops.sum(ops.square(r))), "l")
+    return name(ops.multiply(0.5, name(ops.sum(name(ops.square(r), "r²")), "s")), "l")
 
 
 def q0_sample(n=4, m=3, p=2, seed=0):
@@ -112,7 +112,7 @@ def q2_loss(A, B, x):
     v = name(ops.matmul(B, x), "v")
     z = name(ops.matmul(A, name(ops.multiply(u, v), "s")), "z")
     w = name(ops.matmul(A, z), "w")
-    return name(ops.sum(ops.square(w)), "L")
+    return name(ops.sum(name(ops.square(w), "w²")), "L")
 
 
 def q2_sample(K=4, seed=0):
@@ -152,7 +152,7 @@ def q3_loss(W1, b1, W2, b2, W3, b3, x, y):
         z = name(ops.add(Wa, b), f"z{level}")
         a = name(ops.sigmoid(z), f"a{level}")
     r = name(ops.subtract(a, y), "r")
-    return name(ops.multiply(0.5, ops.sum(ops.square(r))), "C")
+    return name(ops.multiply(0.5, name(ops.sum(name(ops.square(r), "r²")), "s")), "C")
 
 
 def q3_sample(widths=(4, 5, 3, 2), seed=0):

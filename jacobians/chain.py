@@ -269,7 +269,8 @@ def _refuse_if_too_large(plan):
                "jac.grad(f) or jac.vjp(f, ...)")
 
 
-def _naive(graph, source, order):
+def _naive(graph, source, order, terms=None):
+    """Run the naive chain; each step's product is also appended to ``terms`` if given."""
     plan = naive_plan(graph, source, order)
     _refuse_if_too_large(plan)
     out = graph.output
@@ -286,6 +287,8 @@ def _naive(graph, source, order):
             term = operands[0]
         else:
             term = np.asarray(opt_einsum.contract(s.spec, *operands, optimize=list(s.path)))
+        if terms is not None:
+            terms.append((s.what, term))
         values[s.target] = values[s.target] + term if s.target in values else term
     jacobian = values.get(plan.result)
     if jacobian is None:  # the output does not depend on the input at all
@@ -327,6 +330,33 @@ def chain_rule(f, wrt=0, order="reverse"):
         results = tuple(_naive(graph, graph.inputs[i], order) for i in indices)
         return results if many else results[0]
     return run
+
+
+def paths(f, wrt=0):
+    """Each path's share of the total derivative, for a variable used more than once.
+
+    The chain rule on a graph sums over every path from the input to the
+    output; forgetting one is the classic mistake when a weight is shared.
+
+    Returns
+    -------
+    callable
+        ``(*args) -> list of (str, ndarray)``: each path as the product of
+        its local Jacobians in words, and that product, of shape
+        ``f(*args).shape + args[wrt].shape``. They sum to :func:`jacobian`.
+
+    >>> import jacobians as jac
+    >>> f = lambda x: jac.sum(x * jac.exp(x))
+    >>> [name for name, _ in jac.paths(f)(np.ones(2))]
+    ['∂sum/∂multiply · ∂multiply/∂x', '∂sum/∂multiply · ∂multiply/∂exp · ∂exp/∂x']
+    """
+    def shares(*args):
+        (i,), _ = _wrt_tuple(wrt, len(args))
+        graph = trace_graph(f, *args)
+        terms = []
+        _naive(graph, graph.inputs[i], "optimal", terms)
+        return terms
+    return shares
 
 
 def jacobian(f, wrt=0, order="reverse"):

@@ -224,3 +224,17 @@ def test_traced_function_leaves_inputs_untouched():
 def test_a_traced_op_with_the_wrong_number_of_arguments_is_explained():
     with pytest.raises(TypeError, match=r"matmul takes 2 array argument\(s\) \(X, W\), got 1"):
         jac.grad(lambda x: jac.sum(jac.matmul(x)))(np.ones(2))
+
+
+def test_q2_paths_sum_to_the_gradient_and_none_can_be_left_out():
+    q = QUESTIONS["Q2"]
+    args = q.args()
+    dA, _, _ = q.closed_form(*args)
+    shares = jac.paths(q.function, wrt=0)(*args)
+    assert len(shares) == 3  # A enters y, z and w
+    assert all(name.endswith("∂y/∂A") or name.endswith("∂z/∂A") or name.endswith("∂w/∂A")
+               for name, _ in shares)
+    assert compare(sum(share for _, share in shares), dA)
+    for left_out in range(3):
+        partial = sum(share for k, (_, share) in enumerate(shares) if k != left_out)
+        assert not compare(partial, dA)

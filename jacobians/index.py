@@ -17,8 +17,8 @@ learner sees is computed from that one statement:
   ``g`` (over the output labels) or a tangent ``t`` (over the input labels)
   after *eliminating each delta by renaming* one of its labels to the other:
   ``g_ab X_ac δ_bd → g_ad X_ac``, which is ``(Xᵀ g)_cd``;
-* :meth:`Derivative.nnz` counts the entries the deltas leave free, without
-  materialising anything;
+* :meth:`Derivative.nnz` counts the entries that can be nonzero — where the
+  deltas hold and no coefficient is zero — without materialising anything;
 * ``str()`` and ``_repr_latex_`` print the formula.
 """
 from dataclasses import dataclass
@@ -152,16 +152,12 @@ def _join(terms, render):
 
 @lru_cache(maxsize=4096)
 def _classes(deltas, labels, preferred):
-    """Cached :func:`_representatives` for a tuple of deltas (ops reuse a handful)."""
-    return _representatives(deltas, labels, preferred)
-
-
-def _representatives(deltas, labels, preferred):
-    """Map every label to one label of its delta-tied class.
+    """Map every label to one label of its delta-tied class (a shared, read-only dict).
 
     Labels joined by deltas must take equal values, so each class is one index.
     The representative is the first label of the class found in ``preferred``
     (so a contraction can be indexed by the labels the caller wants back).
+    Cached: ops reuse a handful of delta patterns.
     """
     rep = {label: label for label in labels}
 

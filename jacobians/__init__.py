@@ -4,7 +4,7 @@ Every operation returns its full Jacobian (shape ``out.shape + in.shape``),
 its formula in index notation, and the vector–Jacobian product that
 frameworks compute instead.
 """
-from .check import (Agreement, check_jacobian, check_jvp, check_vjp, compare,
+from .check import (Agreement, check_answer, check_jacobian, check_jvp, check_vjp, compare,
                     finite_difference_jacobian, sample_inputs)
 from .chain import ChainRule, chain_rule, compose, grad, jacobian, jvp, paths, vjp
 from .derive import Program, derive
@@ -16,3 +16,5 @@ from .ops import (add, cross_entropy, divide, exp, log, log_softmax, matmul, mea
                   negative, outer, power, relu, reshape, sigmoid, softmax,
                   softmax_cross_entropy, softplus, sqrt, square, subtract, sum, tanh, trace,
                   transpose)
+from .structure import (KroneckerFactors, Structure, as_matrix, kronecker_factors,
+                        nearest_kronecker, per_example, structure)

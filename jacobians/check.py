@@ -101,6 +101,31 @@ def compare(actual, expected, rtol=1e-5, atol=1e-7):
                      f"{abs_err:.1e}, max rel error {rel_err:.1e}")
 
 
+def check_answer(answer, expected):
+    """Mark an exercise: a sentence saying whether ``answer`` is right.
+
+    For the lecture notebooks' exercises. It never raises, so a notebook
+    still runs top to bottom before the student has answered (``answer``
+    is ``None`` then).
+
+    >>> print(check_answer(None, np.ones(2)))
+    no answer yet: replace None with your expression
+    >>> print(check_answer(np.ones((2, 1)), np.ones(2)))
+    not yet: shape (2, 1) where (2,) was expected
+    >>> print(check_answer(np.ones(2), np.ones(2)))
+    correct
+    """
+    if answer is None:
+        return "no answer yet: replace None with your expression"
+    try:
+        verdict = compare(answer, expected)
+    except (TypeError, ValueError) as error:
+        return f"not yet: the answer is not an array of numbers ({error})"
+    if verdict:
+        return "correct"
+    return "not yet: " + verdict.message.removeprefix("disagree: ")
+
+
 def check_jacobian(J, f, *args, wrt=0):
     """Compare a Jacobian ``J`` with the finite-difference Jacobian of ``f``."""
     return compare(J, finite_difference_jacobian(f, *args, wrt=wrt))

@@ -1,0 +1,172 @@
+"""Every figure draws on Agg, returns its Figure, fits its labels and renders reproducibly."""
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: the tests never need a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import jacobians as jac  # noqa: E402
+from jacobians.plot import plot_collapse, plot_shape, plot_sparsity  # noqa: E402
+
+# Deterministic PNGs: Agg draws the same pixels every time, and PNG files
+# carry no timestamp; only the "Software" key (matplotlib's version) is
+# dropped, so the bytes also agree across matplotlib versions.
+PNG = {"format": "png", "dpi": 50, "metadata": {"Software": None}}
+
+
+@pytest.fixture(autouse=True)
+def no_open_figures():
+    """The library makes untracked figures; anything pyplot holds was opened here."""
+    yield
+    assert plt.get_fignums() == [], "a plot function left a pyplot figure open"
+
+
+def _jacobians():
+    rng = np.random.default_rng(0)
+    X, W = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    v, z = rng.standard_normal(2), rng.standard_normal(4)
+    return [
+        # name, J, out_ndim, names
+        ("order 0", np.array(0.7), 0, ("l", "x")),
+        ("order 1, vector output", jac.sigmoid.jacobian(z)[0], 1, ("u", "z")),
+        ("order 1, vector input", rng.standard_normal(5), 0, ("L", "x")),
+        ("order 2", jac.softmax.jacobian(z), 1, ("s", "z")),
+        ("order 3", jac.matmul.jacobian(X @ W, v, wrt=0), 1, ("ŷ", "H")),
+        ("order 3, matrix by vector", jac.outer.jacobian(z, v, wrt=0), 2, ("O", "u")),
+        ("order 4", jac.matmul.jacobian(X, W, wrt=1), 2, ("H", "W")),
+        ("order 4, too many to label", jac.matmul.jacobian(
+            rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), wrt=1), 2, ("H", "W")),
+    ]
+
+
+CASES = _jacobians()
+IDS = [c[0] for c in CASES]
+ONE_PER_ORDER = [c for c in CASES if c[0] in ("order 0", "order 1, vector input", "order 2",
+                                              "order 3", "order 4")]
+
+
+def _png(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, **PNG)
+    return buffer.getvalue()
+
+
+def _fits(fig):
+    """Whether every axes, with its labels and title, lies inside the figure."""
+    fig.draw_without_rendering()
+    box, tight = fig.bbox, [a.get_tightbbox() for a in fig.axes]
+    return all(box.x0 - 1 <= t.x0 and t.x1 <= box.x1 + 1 and box.y0 - 1 <= t.y0 and
+               t.y1 <= box.y1 + 1 for t in tight)
+
+
+@pytest.mark.parametrize("name, J, out_ndim, names", CASES, ids=IDS)
+def test_plot_shape_draws_every_order(name, J, out_ndim, names):
+    before = J.copy()
+    fig = plot_shape(J, out_ndim, names=names)
+    assert isinstance(fig, Figure)
+    title = f"∂{names[0]}/∂{names[1]}: shape {J.shape}, order {J.ndim}"
+    assert fig.axes[0].get_title() == title
+    assert _fits(fig)
+    np.testing.assert_array_equal(J, before)
+
+
+def test_plot_shape_names_axes_by_their_index_letters():
+    J = jac.matmul.jacobian(np.ones((3, 4)), np.ones((4, 2)), wrt=1)
+    ax = plot_shape(J, 2, names=("H", "W")).axes[0]
+    assert ax.get_xlabel() == ("blocks: a ↓, b →  (axes 0, 1 of H: 3 × 2)\n"
+                               "in each: c ↓, d →  (axes 0, 1 of W: 4 × 2)")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a=0", "a=1", "a=2"]
+    vector = plot_shape(np.ones((3, 2)), 1).axes[0]
+    assert vector.get_title() == "∂y/∂x: shape (3, 2), order 2"
+    assert vector.get_ylabel() == "a: axis 0 of y, size 3"
+    assert vector.get_xlabel() == "c: axis 0 of x, size 2"
+
+
+def test_plot_shape_refuses_order_five_and_bad_out_ndim():
+    with pytest.raises(ValueError, match=r"order 0 to 4; J has shape \(1, 1, 1, 1, 1\), order 5"):
+        plot_shape(np.ones((1,) * 5), 2)
+    with pytest.raises(ValueError, match="out_ndim must be an int from 0 to 2"):
+        plot_shape(np.ones((2, 2)), 3)
+
+
+@pytest.mark.parametrize("name, J, out_ndim, names", ONE_PER_ORDER,
+                         ids=[c[0] for c in ONE_PER_ORDER])
+def test_plot_sparsity_draws_every_order(name, J, out_ndim, names):
+    order = "F" if J.ndim % 2 else "C"   # both vec orders, without doubling the cases
+    fig = plot_sparsity(J, out_ndim, order=order, title=name)
+    assert isinstance(fig, Figure)
+    count = np.count_nonzero(J)
+    title = fig.axes[0].get_title()
+    assert title.startswith(f"{name}\n{count} of {J.size} entries nonzero")
+    assert _fits(fig)
+
+
+def test_plot_sparsity_marks_the_blocks_of_X_kron_I():
+    J = jac.matmul.jacobian(np.ones((3, 4)), np.ones((4, 2)), wrt=1)   # X ⊗ I_2 in C order
+    ax = plot_sparsity(J, 2).axes[0]
+    horizontal = sorted(line.get_ydata()[0] for line in ax.lines if line.get_ydata()[0] ==
+                        line.get_ydata()[1])
+    vertical = sorted(line.get_xdata()[0] for line in ax.lines if line.get_xdata()[0] ==
+                      line.get_xdata()[1])
+    assert horizontal == [2, 4] and vertical == [2, 4, 6]   # every p = 2 rows and columns
+    assert ax.get_title() == "24 of 48 entries nonzero (50.0%)"
+
+
+def test_plots_draw_into_a_given_axes():
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    try:
+        J = jac.sigmoid.jacobian(np.linspace(-1, 1, 4))
+        assert plot_shape(J, 1, ax=axes[0]) is fig
+        assert plot_sparsity(J, 1, ax=axes[1]) is fig
+        assert plot_collapse(J, np.ones(4), ax=axes[2]) is fig
+    finally:
+        plt.close(fig)
+
+
+def test_plot_collapse_shows_equality_for_a_diagonal_jacobian():
+    z, g = np.array([-1.0, 0.5, 2.0, 0.0]), np.array([1.0, -2.0, 0.5, 3.0])
+    before = g.copy()
+    fig = plot_collapse(jac.sigmoid.jacobian(z), g)
+    assert fig.axes[0].get_title() == "A diagonal Jacobian: gᵀJ = g ⊙ diag(J)"
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "gᵀJ takes n² = 16 multiplications, g ⊙ diag(J) takes n = 4; largest difference 0" \
+        in texts
+    assert _fits(fig)
+    np.testing.assert_array_equal(g, before)
+
+
+def test_plot_collapse_shows_that_softmax_has_no_hadamard_shortcut():
+    z = np.array([0.3, -1.0, 2.0])
+    fig = plot_collapse(jac.softmax.jacobian(z), np.array([1.0, 0.0, -1.0]))
+    ax = fig.axes[0]
+    assert ax.get_title() == "J is not diagonal: no Hadamard shortcut for gᵀJ"
+    assert "≠" in [t.get_text() for t in ax.texts]
+
+
+def test_plot_collapse_flattens_a_matrix_argument():
+    Z = np.linspace(-2, 2, 12).reshape(3, 4)
+    fig = plot_collapse(jac.tanh.jacobian(Z), np.ones((3, 4)))     # n = 12, a colour bar
+    assert len(fig.axes) == 2 and _fits(fig)
+
+
+def test_plot_collapse_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"J has shape \(3, 3\) and g has shape \(2,\)"):
+        plot_collapse(np.eye(3), np.ones(2))
+
+
+def _all_three():
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    plot_shape(jac.matmul.jacobian(np.eye(3), np.ones((3, 2)), wrt=1), 2, ax=axes[0])
+    plot_sparsity(jac.softmax.jacobian(np.ones((3, 4))), 2, order="F", ax=axes[1])
+    plot_collapse(jac.sigmoid.jacobian(np.arange(4.0)), np.ones(4), ax=axes[2])
+    return fig
+
+
+def test_png_bytes_are_reproducible():
+    assert _png(_all_three()) == _png(_all_three())

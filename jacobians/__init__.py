@@ -7,6 +7,7 @@ frameworks compute instead.
 from .check import (Agreement, check_answer, check_jacobian, check_jvp, check_vjp, compare,
                     finite_difference_jacobian, sample_inputs)
 from .chain import ChainRule, chain_rule, compose, grad, jacobian, jvp, paths, vjp
+from .cost import ModelCost, Sweep, cost_row, model_cost, sweep
 from .derive import Program, derive
 from .graph import Graph, name, trace_graph
 from .index import Delta, Derivative, Factor, Term

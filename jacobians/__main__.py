@@ -1,12 +1,15 @@
-"""The command line: ``python -m jacobians [tour]``."""
+"""The command line: ``python -m jacobians [tour | cost]``."""
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from .chain import chain_rule, grad
+from .cost import cost_row, cost_table, sweep
 from .derive import derive
 from .examples import QUESTIONS
 from .graph import trace_graph
+from .plot_cost import plot_cost_growth
 
 
 def tour():
@@ -26,12 +29,94 @@ def tour():
           f"== Xᵀ(ŷ − y)vᵀ: {np.allclose(efficient, q.closed_form(*args))}")
 
 
+def cost(size=None, sweeps=("Q0",), sizes=(8, 16, 32, 64, 128), repeat=11, out="figures",
+         figures=True, quiet=False, measured=True):
+    """The naive chain against the VJP sweep for every question, then sweeps and figures.
+
+    Parameters
+    ----------
+    size : int, optional
+        Scale every question's dimensions to this; their own sizes when None.
+    sweeps : sequence of str
+        Questions to sweep over ``sizes``; each gets a table and a figure.
+    sizes : sequence of int
+        The sweep's sizes N.
+    repeat : int
+        Timed rounds per measurement.
+    out : str or path
+        Directory for the figures ``cost_growth_<key>.png``.
+    figures : bool
+        Whether to write the figures.
+    quiet : bool
+        No progress bar.
+    measured : bool
+        Whether to time the runs; without, only counts are shown and each
+        figure is the same file on every run.
+    """
+    rows = [cost_row(key, size, measured, repeat) for key in QUESTIONS]
+    print("What the gradient costs: the naive chain (every local Jacobian materialised, "
+          "contracted with opt_einsum)\nagainst the VJP sweep (the derived program; jac.grad "
+          "runs it)\n")
+    print(cost_table(rows))
+    print("\nbytes: float64 arrays held; FLOPs: opt_einsum's counts; FLOP ratio: naive "
+          "reverse / VJP")
+    if measured:
+        print(f"times: median of {repeat} interleaved runs, tracing included; peak: "
+              f"tracemalloc, one separate run each")
+    for key in sweeps:
+        grown = sweep(key, sizes, measured, repeat, progress=False if quiet else None)
+        print(f"\n{key} as N grows ({grown.scale} = N); a cost growing as Nᵏ has slope k\n")
+        print(grown)
+        if figures:
+            path = Path(out) / f"cost_growth_{key}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # No "Software" entry: the file's bytes then depend only on the sweep's numbers.
+            plot_cost_growth(grown).savefig(path, dpi=110, metadata={"Software": None})
+            print(f"wrote {path}")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="jacobians", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("tour", help="Q0's local Jacobians, the naive chain and the VJPs")
-    parser.parse_args(argv)
-    tour()
+    costs = commands.add_parser(
+        "cost", help="naive against VJP for every question: counted, measured, and swept",
+        description="FLOPs and bytes of the naive chain and of the VJP sweep for the five "
+                    "questions, with measured times; then sweeps over sizes, with log-log "
+                    "figures of how each cost grows.")
+    costs.add_argument("--size", type=_positive_int, metavar="N",
+                       help="scale every question's dimensions to N (default: their own sizes)")
+    costs.add_argument("--sweep", nargs="*", default=["Q0"], choices=list(QUESTIONS),
+                       metavar="KEY", help="questions to sweep over --sizes (default: Q0; "
+                                           "give none to skip the sweep)")
+    costs.add_argument("--sizes", nargs="+", type=_positive_int, default=[8, 16, 32, 64, 128],
+                       metavar="N", help="the sweep's sizes (default: 8 16 32 64 128)")
+    costs.add_argument("--repeat", type=_positive_int, default=11,
+                       help="timed rounds per measurement (default: 11)")
+    costs.add_argument("--out", default="figures",
+                       help="directory for the figures (default: figures/)")
+    costs.add_argument("--no-figures", action="store_true", help="write no figures")
+    costs.add_argument("--no-measure", action="store_true",
+                       help="count only, time nothing (the figures are then reproducible)")
+    costs.add_argument("--quiet", action="store_true", help="no progress bar")
+    options = parser.parse_args(argv)
+    if options.command == "cost" and options.sweep and len(set(options.sizes)) < 2:
+        costs.error("a sweep needs at least two distinct --sizes to fit a slope")
+    if options.command == "cost":
+        cost(options.size, options.sweep, options.sizes, options.repeat, options.out,
+             not options.no_figures, options.quiet, not options.no_measure)
+    else:
+        tour()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,622 @@
+"""What backprop costs: the naive chain against the VJP sweep, counted and measured.
+
+Two ways to get the gradient of a scalar loss, priced side by side:
+
+* **naive** — materialise every local Jacobian (3rd- and 4th-order tensors
+  included) and contract the chain with opt_einsum, in forward, reverse or
+  optimal order (:func:`jacobians.chain.naive_plan`);
+* **VJP** — pull one cotangent back through each op without forming any
+  Jacobian: the program :func:`jacobians.derive` writes after eliminating
+  deltas, which is what :func:`jacobians.grad` runs.
+
+The *model* counts FLOPs and bytes from shapes alone, with opt_einsum's own
+counts, so it prices sizes far too large to run. The *measurement* times
+both (interleaved, median and IQR) and records each one's peak memory.
+A :func:`sweep` over problem sizes fits log-log slopes: for Q0 with
+n = m = p the naive chain holds n⁴ bytes where the VJP sweep holds n².
+"""
+import sys
+import tracemalloc
+from dataclasses import dataclass
+
+import numpy as np
+import opt_einsum
+from tqdm import tqdm
+
+from .chain import ORDERS, grad, jacobian, naive_plan
+from .derive import derive
+from .examples import QUESTIONS
+from .limits import format_bytes, get_memory_limit
+from .timing import interleaved
+
+# How one integer N scales each question: the sizes it sets and how to say so.
+_SCALES = {
+    "Q0": ("n = m = p", lambda N: {"n": N, "m": N, "p": N}),
+    "Q1": ("m = k", lambda N: {"m": N, "k": N}),
+    "Q2": ("K", lambda N: {"K": N}),
+    "Q3": ("every layer width", lambda N: {"widths": (N,) * 4}),
+    "Q4": ("m = hidden = k", lambda N: {"m": N, "hidden": N, "k": N}),
+}
+
+
+def _question(key):
+    if key not in QUESTIONS:
+        raise ValueError(f"unknown question {key!r}; the questions are {', '.join(QUESTIONS)}")
+    return QUESTIONS[key]
+
+
+def _check_size(size, what="size"):
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{what} must be a positive integer, got {size!r}")
+    return int(size)
+
+
+def scaled_sizes(key, size):
+    """The sizes of question ``key`` with every dimension set to ``size``.
+
+    Parameters
+    ----------
+    key : str
+        ``"Q0"`` … ``"Q4"``.
+    size : int
+        The one dimension N that all of the model's dimensions take.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for ``QUESTIONS[key].args``.
+
+    >>> scaled_sizes("Q0", 8)
+    {'n': 8, 'm': 8, 'p': 8}
+    """
+    _question(key)
+    return _SCALES[key][1](_check_size(size))
+
+
+@dataclass(frozen=True)
+class VJPStep:
+    """One delta-eliminated einsum of the VJP sweep and what it costs.
+
+    Attributes
+    ----------
+    what : str
+        The edge, ``"g_H → g_W"``.
+    spec : str
+        The einsum after delta elimination, ``"ad,ac->cd"``.
+    shapes : tuple of tuple
+        The operands' shapes: the cotangent's, then each factor's.
+    flops : int
+        opt_einsum's count for ``spec`` on ``shapes``.
+    written : int
+        Entries added into a cotangent already held (another term, another
+        path) or written along a diagonal or broadcast; one FLOP each.
+    """
+
+    what: str
+    spec: str
+    shapes: tuple
+    flops: int
+    written: int
+
+    def __str__(self):
+        einsum = f"einsum('{self.spec}')"
+        return f"{self.what:20} {einsum:24} {self.flops + self.written:>12,} FLOPs"
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """FLOPs and bytes of the naive chain and of the VJP sweep, from shapes alone.
+
+    Bytes are float64 (8 per entry). FLOPs are opt_einsum's counts (a
+    multiply-add over a summed index is two) plus one per entry added where
+    several paths or terms meet.
+
+    Attributes
+    ----------
+    naive_local_bytes : int
+        Every distinct local Jacobian the naive chain materialises, over all
+        arguments differentiated.
+    naive_largest_bytes : int
+        The largest array a reverse-order contraction makes, its result
+        included.
+    naive_forward_flops, naive_reverse_flops, naive_optimal_flops : int
+        The naive chain contracted in each order, summed over the arguments
+        (each argument is a separate chain, as :func:`jacobians.jacobian`
+        runs it).
+    vjp_flops : int
+        The whole VJP sweep: its steps' FLOPs and written entries.
+    vjp_bytes : int
+        What the sweep holds: one cotangent per node it reaches (the output
+        and the gradients included) and every distinct factor array its
+        einsums read (``X``, ``v``, ``σ'(Z)``). Intermediates inside a
+        step's einsum are not counted.
+    vjp_steps : tuple of VJPStep
+        The sweep, step by step.
+    """
+
+    naive_local_bytes: int
+    naive_largest_bytes: int
+    naive_forward_flops: int
+    naive_reverse_flops: int
+    naive_optimal_flops: int
+    vjp_flops: int
+    vjp_bytes: int
+    vjp_steps: tuple = ()
+
+    @property
+    def naive_bytes(self):
+        """Local Jacobians (each counted once) plus the largest product.
+
+        What the naive gradient materialises. :func:`jacobians.jacobian`
+        builds one argument's chain at a time and frees it, so with several
+        arguments (Q2, Q3) its measured peak is lower; the count stays an
+        upper bound for deciding what fits.
+        """
+        return self.naive_local_bytes + self.naive_largest_bytes
+
+    def naive_flops(self, order="reverse"):
+        """The naive chain's FLOPs in ``order`` (one of ``ORDERS``)."""
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        return getattr(self, f"naive_{order}_flops")
+
+    @property
+    def flop_ratio(self):
+        """Naive FLOPs in reverse order over VJP FLOPs: the predicted speed-up."""
+        return self.naive_reverse_flops / self.vjp_flops
+
+    def __str__(self):
+        return (f"naive: {format_bytes(self.naive_bytes)} held, FLOPs forward "
+                f"{self.naive_forward_flops:,} / reverse {self.naive_reverse_flops:,} / "
+                f"optimal {self.naive_optimal_flops:,}\n"
+                f"VJP:   {format_bytes(self.vjp_bytes)} held, {self.vjp_flops:,} FLOPs "
+                f"({self.flop_ratio:.1f}× fewer than naive reverse)")
+
+
+def _written(elimination, shape):
+    """Entries a term writes through its (possibly diagonal) view of the result."""
+    axes = dict.fromkeys(elimination.rep[x] for x in elimination.result_labels)
+    return int(np.prod([shape[elimination.result_labels.index(r)] for r in axes],
+                       dtype=np.int64))
+
+
+def _vjp_counts(program):
+    """Steps, FLOPs and bytes of a derived program, priced like ``Instruction.run`` runs it."""
+    output = program.graph.output
+    cotangents = {id(output): int(np.prod(output.shape, dtype=np.int64))}
+    factors, steps = {}, []
+    for ins in program.instructions:
+        size = int(np.prod(ins.parent.shape, dtype=np.int64))
+        for k, (t, e) in enumerate(ins.plans):
+            shapes = (ins.child.shape,) + tuple(np.shape(f.value) for f in t.factors)
+            _, info = opt_einsum.contract_path(e.spec, *shapes, shapes=True)
+            # The first direct term is the contribution itself; every other one is added in.
+            written = _written(e, ins.parent.shape) if k or not e.direct else 0
+            if k == 0 and id(ins.parent) in cotangents:
+                written += size  # another path's cotangent is already held: g_A += …
+            steps.append(VJPStep(f"g_{ins.child.name} → g_{ins.parent.name}", e.spec, shapes,
+                                 int(info.opt_cost), written))
+            factors.update((id(f.value), int(np.size(f.value))) for f in t.factors)
+        cotangents[id(ins.parent)] = size
+    flops = sum(s.flops + s.written for s in steps)
+    return tuple(steps), flops, 8 * (sum(cotangents.values()) + sum(factors.values()))
+
+
+def model_cost(f, args, wrt=0):
+    """Count what the naive chain and the VJP sweep of scalar ``f`` cost.
+
+    Parameters
+    ----------
+    f : callable
+        A scalar function built from the library's ops.
+    args : sequence of array_like
+        Its arguments (traced once; no Jacobian is built).
+    wrt : int or tuple of int
+        The argument(s) differentiated.
+
+    Returns
+    -------
+    ModelCost
+
+    Notes
+    -----
+    For ``H = X W`` with X n×m and W m×p, the local Jacobian
+    ``∂H_ab/∂W_cd = X_ac δ_bd`` has n·p·m·p entries; the VJP step that
+    replaces it, ``g_ad X_ac → (Xᵀ g)_cd``, reads n·p + n·m entries and costs
+    2·n·m·p FLOPs. Pulling a cotangent back costs about what the forward
+    op did; contracting a materialised Jacobian costs its size.
+
+    >>> import jacobians as jac
+    >>> f = lambda W, X: jac.sum(X @ W)
+    >>> cost = model_cost(f, (np.ones((3, 2)), np.ones((4, 3))))
+    >>> cost.naive_local_bytes == 8 * (4 * 2 + 4 * 2 * 3 * 2)   # ∂sum/∂H, ∂H/∂W
+    True
+    """
+    program = derive(f, wrt)(*args)
+    graph = program.graph
+    local, largest, flops = {}, 0, dict.fromkeys(ORDERS, 0)
+    for source in program.sources:
+        for order in ORDERS:
+            plan = naive_plan(graph, source, order)
+            flops[order] += plan.flops
+            if order == "reverse":
+                largest = max(largest, plan.largest_intermediate)
+        local.update(plan.local_bytes)
+    steps, vjp_flops, vjp_bytes = _vjp_counts(program)
+    return ModelCost(sum(local.values()), 8 * largest, flops["forward"], flops["reverse"],
+                     flops["optimal"], vjp_flops, vjp_bytes, steps)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Wall time and peak memory of the naive chain and of the VJP sweep.
+
+    Attributes
+    ----------
+    naive, vjp : Timing or None
+        Median and IQR over interleaved runs; ``naive`` is None when it was
+        not run because it would not fit in memory.
+    naive_peak, vjp_peak : int or None
+        Peak bytes traced (``tracemalloc``) during one separate run of each.
+    """
+
+    naive: object
+    vjp: object
+    naive_peak: int = None
+    vjp_peak: int = None
+
+    @property
+    def time_ratio(self):
+        """Naive median time over VJP median time: the measured speed-up."""
+        return None if self.naive is None else self.naive.median / self.vjp.median
+
+    def __str__(self):
+        naive = (f"naive {self.naive}, peak {format_bytes(self.naive_peak)}; "
+                 if self.naive else "naive not run; ")
+        ratio = f"; {self.time_ratio:.1f}× slower" if self.naive else ""
+        return f"{naive}VJP {self.vjp}, peak {format_bytes(self.vjp_peak)}{ratio}"
+
+
+def _peak(fn):
+    """Peak bytes traced while ``fn`` runs once, above what was held before."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+def measure(f, args, wrt=0, repeat=15, naive=True):
+    """Time the naive chain (reverse order) against ``jac.grad``, and their peaks.
+
+    Both include tracing ``f``: each is what a user would call. The two are
+    timed interleaved in one process; each peak comes from one further run
+    under ``tracemalloc``, apart from the timing (tracing slows the runs).
+
+    Parameters
+    ----------
+    f, args, wrt
+        As in :func:`model_cost`.
+    repeat : int
+        Timed rounds.
+    naive : bool
+        Whether to run the naive chain at all; check that it fits first.
+
+    Returns
+    -------
+    Measurement
+    """
+    repeat = _check_size(repeat, "repeat")
+    args = tuple(args)
+    runs = {"vjp": lambda: grad(f, wrt)(*args)}
+    if naive:
+        runs["naive"] = lambda: jacobian(f, wrt, order="reverse")(*args)
+    times = interleaved(runs, repeat=repeat)
+    peaks = {name: _peak(run) for name, run in runs.items()}
+    return Measurement(times.get("naive"), times["vjp"], peaks.get("naive"), peaks["vjp"])
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """One model at one size: its counted costs, measured costs and a note.
+
+    Attributes
+    ----------
+    key : str
+        The question, ``"Q0"``.
+    sizes : tuple of (str, object)
+        The sizes its arguments were made with.
+    model : ModelCost
+    measured : Measurement or None
+        None when nothing was measured.
+    note : str
+        Why something was not measured, or ``""``.
+    """
+
+    key: str
+    sizes: tuple
+    model: ModelCost
+    measured: Measurement = None
+    note: str = ""
+
+    @property
+    def label(self):
+        """The sizes in words: ``"n=4 m=3 p=2"``."""
+        return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+                        for k, v in self.sizes if v is not None)
+
+    def __str__(self):
+        lines = [f"{self.key} ({self.label})", str(self.model)]
+        if self.measured is not None:
+            lines.append(f"measured: {self.measured}")
+        if self.note:
+            lines.append(f"note: {self.note}")
+        return "\n".join(lines)
+
+
+def cost_row(key, size=None, measure_time=True, repeat=15):
+    """Count, and measure where memory allows, one question's two gradients.
+
+    Parameters
+    ----------
+    key : str
+        ``"Q0"`` … ``"Q4"``.
+    size : int, optional
+        Scale every dimension to this (see :func:`scaled_sizes`); by default
+        the question's own sizes.
+    measure_time : bool
+        Whether to time and trace the runs; without it only the model is filled.
+    repeat : int
+        Timed rounds.
+
+    Returns
+    -------
+    CostRow
+        The naive run is skipped, with a note, when its arrays would exceed
+        :func:`jacobians.get_memory_limit`; its counts are still there.
+
+    >>> print(cost_row("Q0", measure_time=False).model.naive_reverse_flops)
+    228
+    """
+    q = _question(key)
+    sizes = q.sizes if size is None else {**q.sizes, **scaled_sizes(key, size)}
+    args = q.args(**sizes)
+    model = model_cost(q.function, args, q.wrt)
+    if not measure_time:
+        return CostRow(key, tuple(sizes.items()), model)
+    limit = get_memory_limit()
+    fits = model.naive_bytes <= limit
+    note = "" if fits else (f"naive not run: it would hold {format_bytes(model.naive_bytes)}, "
+                            f"over the memory limit of {format_bytes(limit)}")
+    measured = measure(q.function, args, q.wrt, repeat, naive=fits)
+    return CostRow(key, tuple(sizes.items()), model, measured, note)
+
+
+def _measured(attribute, median=False):
+    """Read one measured quantity off a row: None where nothing was measured."""
+    def value(row):
+        got = None if row.measured is None else getattr(row.measured, attribute)
+        return got.median if median and got is not None else got
+    return value
+
+
+# Every quantity a sweep tracks, by name, read off one row (None when absent).
+SERIES = {
+    "naive bytes": lambda row: row.model.naive_bytes,
+    "naive FLOPs, forward": lambda row: row.model.naive_forward_flops,
+    "naive FLOPs, reverse": lambda row: row.model.naive_reverse_flops,
+    "naive FLOPs, optimal": lambda row: row.model.naive_optimal_flops,
+    "VJP FLOPs": lambda row: row.model.vjp_flops,
+    "VJP bytes": lambda row: row.model.vjp_bytes,
+    "FLOP ratio": lambda row: row.model.flop_ratio,
+    "naive time": _measured("naive", median=True),
+    "VJP time": _measured("vjp", median=True),
+    "time ratio": _measured("time_ratio"),
+    "naive peak": _measured("naive_peak"),
+    "VJP peak": _measured("vjp_peak"),
+}
+
+
+def log_log_slope(sizes, values):
+    """The exponent k of the power law ``value ∝ sizeᵏ`` that fits best.
+
+    Parameters
+    ----------
+    sizes, values : sequence of positive float
+        At least two points with distinct sizes.
+
+    Returns
+    -------
+    float
+        The slope of the least-squares line through ``(log size, log value)``.
+
+    >>> round(log_log_slope([1, 2, 4], [3, 48, 768]), 6)
+    4.0
+    """
+    x, y = np.asarray(sizes, dtype=float), np.asarray(values, dtype=float)
+    if x.shape != y.shape or len(np.unique(x)) < 2:
+        raise ValueError(f"a slope needs at least two distinct sizes, each with one value; "
+                         f"got sizes {list(sizes)} and values {list(values)}")
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("log-log slopes need positive sizes and values")
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One question's costs over growing sizes, with fitted growth rates.
+
+    Attributes
+    ----------
+    key : str
+    scale : str
+        Which dimensions the size sets, ``"n = m = p"``.
+    sizes : tuple of int
+        Increasing.
+    rows : tuple of CostRow
+        One per size.
+    """
+
+    key: str
+    scale: str
+    sizes: tuple
+    rows: tuple
+
+    def series(self, name):
+        """The sizes and values of one quantity of :data:`SERIES`, where it was obtained.
+
+        Returns
+        -------
+        sizes, values : ndarray, shape ``(k,)``
+        """
+        if name not in SERIES:
+            raise ValueError(f"unknown series {name!r}; the series are {', '.join(SERIES)}")
+        points = [(s, SERIES[name](r)) for s, r in zip(self.sizes, self.rows)]
+        points = [(s, v) for s, v in points if v is not None]
+        return np.array([s for s, _ in points], dtype=float), np.array([v for _, v in points],
+                                                                        dtype=float)
+
+    def slopes(self, start=None):
+        """The fitted log-log slope of every series with at least two points.
+
+        Parameters
+        ----------
+        start : int, optional
+            Fit only sizes from this one on: fixed overheads bend the
+            measured lines at small N, and the growth rate is the slope at
+            large N.
+
+        Returns
+        -------
+        dict of str to float
+        """
+        fitted = {}
+        for name in SERIES:
+            x, y = self.series(name)
+            keep = x >= (start or 0)
+            if np.count_nonzero(keep) >= 2:
+                fitted[name] = log_log_slope(x[keep], y[keep])
+        return fitted
+
+    def __str__(self):
+        return cost_table(self.rows, labels=[f"{self.key} N={s}" for s in self.sizes],
+                          slopes=self.slopes())
+
+
+def sweep(key, sizes, measure_time=True, repeat=7, progress=None):
+    """Cost one question at each size, measuring where memory allows.
+
+    Parameters
+    ----------
+    key : str
+        ``"Q0"`` … ``"Q4"``.
+    sizes : sequence of int
+        At least two distinct sizes; see :func:`scaled_sizes`.
+    measure_time : bool
+        Whether to time and trace the runs, or only count.
+    repeat : int
+        Timed rounds per size.
+    progress : bool, optional
+        Show a progress bar; by default only when standard error is a terminal.
+
+    Returns
+    -------
+    Sweep
+        One row per size, increasing. A size whose naive chain would exceed
+        the memory limit is counted, and only its VJP sweep is run; the
+        row's note says so.
+
+    >>> s = sweep("Q0", [32, 64, 128], measure_time=False)
+    >>> round(s.slopes()["naive bytes"], 1), round(s.slopes()["VJP bytes"], 1)
+    (4.0, 2.0)
+    """
+    _question(key)
+    chosen = sorted({_check_size(s, "every size") for s in sizes})
+    if len(chosen) < 2:
+        raise ValueError(f"a sweep needs at least two distinct sizes, got {list(sizes)}")
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    rows = tuple(cost_row(key, s, measure_time, repeat)
+                 for s in tqdm(chosen, desc=f"{key} sweep", unit="size", disable=not show,
+                               leave=False))
+    return Sweep(key, _SCALES[key][0], tuple(chosen), rows)
+
+
+def _count(n):
+    """A FLOP count short enough for a table cell: exact below 100,000."""
+    if n < 100_000:
+        return f"{n:,}"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+
+
+def _seconds(t):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t * 1e9:.3g} ns"
+
+
+def _ratio(r):
+    return f"{r:.3g}×"
+
+
+# Each column: its header, the series it shows, and how to write one value.
+_COLUMNS = (
+    ("naive bytes", ("naive bytes",), format_bytes),
+    ("naive FLOPs fwd / rev / opt",
+     ("naive FLOPs, forward", "naive FLOPs, reverse", "naive FLOPs, optimal"), _count),
+    ("VJP FLOPs", ("VJP FLOPs",), _count),
+    ("VJP bytes", ("VJP bytes",), format_bytes),
+    ("FLOP ratio", ("FLOP ratio",), _ratio),
+    ("naive time", ("naive time",), _seconds),
+    ("VJP time", ("VJP time",), _seconds),
+    ("time ratio", ("time ratio",), _ratio),
+    ("naive peak", ("naive peak",), format_bytes),
+    ("VJP peak", ("VJP peak",), format_bytes),
+)
+
+
+def _cell(values, write):
+    return " / ".join("—" if v is None else write(v) for v in values)
+
+
+def cost_table(rows, labels=None, slopes=None):
+    """The rows as one aligned text table, notes below it.
+
+    Parameters
+    ----------
+    rows : sequence of CostRow
+    labels : sequence of str, optional
+        The first column; by default each row's question and sizes.
+    slopes : dict, optional
+        Fitted slopes by series name (:meth:`Sweep.slopes`), printed as a
+        last row under the columns they belong to.
+
+    Returns
+    -------
+    str
+    """
+    rows = list(rows)
+    labels = [f"{r.key} {r.label}" for r in rows] if labels is None else list(labels)
+    # A column no row has a value for (nothing measured) is left out.
+    columns = [c for c in _COLUMNS if any(SERIES[s](r) is not None for r in rows for s in c[1])]
+    table = [["model"] + [header for header, _, _ in columns]]
+    table += [[label] + [_cell([SERIES[s](r) for s in series], write)
+                         for _, series, write in columns] for label, r in zip(labels, rows)]
+    if slopes is not None:
+        table.append(["log-log slope"] + [_cell([slopes.get(s) for s in series], "{:.2f}".format)
+                                          for _, series, _ in columns])
+    widths = [max(len(line[k]) for line in table) for k in range(len(table[0]))]
+    text = ["  ".join([line[0].ljust(widths[0])] + [c.rjust(w) for c, w in
+                                                    zip(line[1:], widths[1:])]).rstrip()
+            for line in table]
+    text.insert(1, "-" * len(text[0]))
+    notes = [f"{label}: {r.note}" for label, r in zip(labels, rows) if r.note]
+    return "\n".join(text + notes)

@@ -1,0 +1,131 @@
+"""The cost-growth figure: how memory, FLOPs and time grow with the problem size.
+
+:func:`plot_cost_growth` draws a :class:`jacobians.cost.Sweep` on log-log
+axes, where a cost growing as Nᵏ is a straight line of slope k; the fitted
+slopes are written in the legend. It only draws what the sweep holds, makes
+a figure pyplot does not track (nothing to close, nothing shown), and
+draws the same pixels for the same sweep.
+
+The naive chain is drawn in warm colours with square and triangle markers,
+the VJP sweep in blue with circles; counted values have solid lines and
+measured ones dashed lines with hollow markers, so the series stay apart in
+greyscale and for colour-blind readers (Okabe–Ito colours).
+"""
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+_FONT = 9
+_BLUE, _VERMILLION, _ORANGE, _PURPLE = "#0072B2", "#D55E00", "#E69F00", "#CC79A7"
+
+# Each series: its legend label, colour, line style, marker, and whether it was measured.
+_STYLE = {
+    "naive bytes": ("naive: local Jacobians + largest product", _VERMILLION, "-", "s", False),
+    "naive peak": ("naive: measured peak", _VERMILLION, "--", "s", True),
+    "VJP bytes": ("VJP: cotangents + factors", _BLUE, "-", "o", False),
+    "VJP peak": ("VJP: measured peak", _BLUE, "--", "o", True),
+    "naive FLOPs, forward": ("naive, forward order", _ORANGE, "-.", "^", False),
+    "naive FLOPs, reverse": ("naive, reverse order", _VERMILLION, "-", "s", False),
+    "naive FLOPs, optimal": ("naive, optimal order", _PURPLE, ":", "D", False),
+    "VJP FLOPs": ("VJP sweep", _BLUE, "-", "o", False),
+    "naive time": ("naive (jac.jacobian)", _VERMILLION, "--", "s", True),
+    "VJP time": ("VJP (jac.grad)", _BLUE, "--", "o", True),
+}
+
+# Each panel: title, y label, and the series it draws.
+PANELS = {
+    "bytes": ("memory held", "bytes (float64)",
+              ("naive bytes", "naive peak", "VJP bytes", "VJP peak")),
+    "flops": ("arithmetic, counted", "FLOPs (opt_einsum's count)",
+              ("naive FLOPs, forward", "naive FLOPs, reverse", "naive FLOPs, optimal",
+               "VJP FLOPs")),
+    "time": ("wall time, measured", "seconds (median; bars: quartiles)",
+             ("naive time", "VJP time")),
+}
+
+
+def _draw_panel(ax, sweep, quantity, slopes):
+    title, ylabel, names = PANELS[quantity]
+    for name in names:
+        x, y = sweep.series(name)
+        if len(x) == 0:
+            continue
+        label, colour, line, marker, measured = _STYLE[name]
+        if name in slopes:
+            label += f" — slope {slopes[name]:.2f}"
+        style = dict(color=colour, linestyle=line, marker=marker, markersize=6, linewidth=1.6,
+                     label=label, markerfacecolor="white" if measured else colour,
+                     markeredgewidth=1.4)
+        if quantity == "time":
+            attribute = "naive" if name == "naive time" else "vjp"
+            timings = [getattr(r.measured, attribute) for r in sweep.rows
+                       if r.measured is not None and getattr(r.measured, attribute) is not None]
+            spread = [[t.median - t.q1 for t in timings], [t.q3 - t.median for t in timings]]
+            ax.errorbar(x, y, yerr=spread, capsize=3, **style)
+        else:
+            ax.plot(x, y, **style)
+    skipped = [s for s, r in zip(sweep.sizes, sweep.rows) if r.note]
+    if quantity == "time" and skipped:
+        ax.text(0.98, 0.03, f"naive not run at N = {', '.join(map(str, skipped))}:\n"
+                f"over the memory limit", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=_FONT - 1, color="0.3")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(sweep.sizes)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(f"N  ({sweep.scale} = N)", fontsize=_FONT)
+    ax.set_ylabel(ylabel, fontsize=_FONT)
+    ax.set_title(title, fontsize=_FONT + 1)
+    ax.tick_params(labelsize=_FONT - 1)
+    ax.grid(True, which="major", color="0.88", linewidth=0.6)
+    ax.legend(loc="upper left", fontsize=_FONT - 1.5, frameon=True, framealpha=0.9)
+
+
+def plot_cost_growth(sweep, ax=None, quantity=None):
+    """Draw a sweep's costs against the size N on log-log axes.
+
+    Parameters
+    ----------
+    sweep : jacobians.cost.Sweep
+        From :func:`jacobians.cost.sweep`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw one panel (then ``quantity`` says which); a new figure
+        with every panel side by side when None.
+    quantity : {"bytes", "flops", "time"}, optional
+        The one panel to draw. By default all of them, the measured time
+        only when the sweep measured something.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    A cost ``c ≈ a Nᵏ`` has ``log c = log a + k log N``: a line of slope k.
+    The legend gives k fitted by least squares on every point of a series
+    (:meth:`jacobians.cost.Sweep.slopes`); at small N fixed overheads
+    (tracing, Python calls) flatten the measured lines.
+
+    >>> from jacobians.cost import sweep
+    >>> fig = plot_cost_growth(sweep("Q0", [4, 8], measure_time=False))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['memory held', 'arithmetic, counted']
+    """
+    if quantity is not None and quantity not in PANELS:
+        raise ValueError(f"quantity must be one of {', '.join(PANELS)} or None, "
+                         f"got {quantity!r}")
+    if ax is not None and quantity is None:
+        raise ValueError("to draw into ax, say which panel with quantity= "
+                         f"(one of {', '.join(PANELS)})")
+    slopes = sweep.slopes()
+    if ax is not None:
+        _draw_panel(ax, sweep, quantity, slopes)
+        return ax.figure.figure
+    measured = any(r.measured is not None for r in sweep.rows)
+    quantities = [quantity] if quantity else [q for q in PANELS if q != "time" or measured]
+    fig = Figure(figsize=(4.6 * len(quantities), 4.4), layout="constrained")
+    for k, q in enumerate(quantities):
+        _draw_panel(fig.add_subplot(1, len(quantities), k + 1), sweep, q, slopes)
+    fig.suptitle(f"{sweep.key}: the naive chain against the VJP sweep as N grows",
+                 fontsize=_FONT + 2)
+    return fig

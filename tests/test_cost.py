@@ -1,0 +1,265 @@
+"""The cost model on counts done by hand, on opt_einsum's own numbers, and on growth rates.
+
+No test asserts a wall time: timings are only checked to exist, and the
+sizes that would not fit in memory to be skipped rather than crash.
+"""
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: the tests never need a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import opt_einsum  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import jacobians as jac  # noqa: E402
+from jacobians.__main__ import main  # noqa: E402
+from jacobians.chain import ORDERS, naive_plan  # noqa: E402
+from jacobians.cost import (SERIES, CostRow, cost_row, cost_table, log_log_slope,  # noqa: E402
+                            measure, model_cost, scaled_sizes, sweep)
+from jacobians.examples import QUESTIONS  # noqa: E402
+from jacobians.plot_cost import plot_cost_growth  # noqa: E402
+
+
+def _sum_of_matmul(W, X):
+    return jac.sum(X @ W)
+
+
+def test_a_single_matmul_counted_by_hand():
+    n, m, p = 5, 3, 2
+    W, X = np.ones((m, p)), np.ones((n, m))
+    cost = model_cost(_sum_of_matmul, (W, X))
+    # Local Jacobians: ∂s/∂H (shape n×p) and ∂H_ab/∂W_cd = X_ac δ_bd (shape n×p×m×p).
+    assert cost.naive_local_bytes == 8 * (n * p + n * p * m * p)
+    # Reverse order: ∂s/∂H is passed on, then einsum('ab,abcd->cd'): a multiply and
+    # an add for each of the n·p·m·p entries of ∂H/∂W.
+    assert cost.naive_reverse_flops == 2 * n * p * m * p
+    # The largest array made is ∂s/∂H itself (n·p entries), larger than the result m·p.
+    assert cost.naive_largest_bytes == 8 * n * p
+    # VJP: the scalar cotangent copied once ('->') and broadcast into n·p entries,
+    # then Xᵀ g_H = einsum('ad,ac->cd'): a multiply-add per (a, c, d).
+    assert cost.vjp_flops == 1 + n * p + 2 * n * p * m
+    # It holds the cotangents of s, H and W, and the one factor X.
+    assert cost.vjp_bytes == 8 * (1 + n * p + m * p + n * m)
+
+
+def test_q0_counted_by_hand():
+    n, m, p = 4, 3, 2
+    q = QUESTIONS["Q0"]
+    cost = model_cost(q.function, q.args(n=n, m=m, p=p), q.wrt)
+    # l = ½ Σ r², r = ŷ − y, ŷ = H v, H = X W.  Local Jacobians on the path from W:
+    # ∂l/∂Σ (1), ∂Σ/∂r² (n), ∂r²/∂r (n·n), ∂r/∂ŷ (n·n), ∂ŷ/∂H (n·n·p), ∂H/∂W (n·p·m·p).
+    entries = 1 + n + n * n + n * n + n * n * p + n * p * m * p
+    assert cost.naive_local_bytes == 8 * entries == 936
+    # Reverse: ∂l/∂r² = n products, then vector × matrix twice (2·n·n each),
+    # ∂l/∂H = 2·n·n·p and ∂l/∂W = 2·n·p·m·p.
+    reverse = n + 2 * n * n + 2 * n * n + 2 * n * n * p + 2 * n * p * m * p
+    assert cost.naive_reverse_flops == reverse == 228
+    # Forward: ∂ŷ/∂W = ∂ŷ/∂H · ∂H/∂W is 2·n·(n·p)·(m·p); through r and r² it is
+    # 2·n·n·(m·p) each; Σ makes it 2·n·m·p, and the ½ scales m·p entries.
+    forward = 2 * n * n * p * m * p + 2 * (2 * n * n * m * p) + 2 * n * m * p + m * p
+    assert cost.naive_forward_flops == forward == 822
+    # VJP: ½·g (1), copy the scalar (1) and broadcast it into n entries, g ⊙ 2r (n),
+    # g_ŷ = g_r copied (n), g_ŷ vᵀ (n·p), Xᵀ g_H (2·n·p·m).
+    assert cost.vjp_flops == 1 + 1 + n + n + n + n * p + 2 * n * p * m == 70
+    # Cotangents of l, Σ, r², r, ŷ, H, W and the factors ½, 2r, v, X.
+    held = (1 + 1 + n + n + n + n * p + m * p) + (1 + n + p + n * m)
+    assert cost.vjp_bytes == 8 * held == 376
+
+
+@pytest.mark.parametrize("key", list(QUESTIONS))
+def test_vjp_steps_are_opt_einsums_counts(key):
+    q = QUESTIONS[key]
+    cost = model_cost(q.function, q.args(), q.wrt)
+    for step in cost.vjp_steps:
+        _, info = opt_einsum.contract_path(step.spec, *step.shapes, shapes=True)
+        assert step.flops == info.opt_cost, step
+    assert cost.vjp_flops == sum(s.flops + s.written for s in cost.vjp_steps)
+
+
+def test_q0s_weight_step_is_the_transposed_matmul():
+    n, m, p = 6, 5, 3
+    q = QUESTIONS["Q0"]
+    cost = model_cost(q.function, q.args(n=n, m=m, p=p), q.wrt)
+    (step,) = [s for s in cost.vjp_steps if s.what == "g_H → g_W"]
+    assert (step.spec, step.shapes) == ("ad,ac->cd", ((n, p), (n, m)))
+    _, info = opt_einsum.contract_path("ad,ac->cd", (n, p), (n, m), shapes=True)
+    assert step.flops == info.opt_cost == 2 * n * m * p
+
+
+@pytest.mark.parametrize("key", ["Q2", "Q3"])
+def test_naive_counts_sum_the_plans_of_every_argument(key):
+    q = QUESTIONS[key]
+    args = q.args()
+    cost = model_cost(q.function, args, q.wrt)
+    graph = jac.trace_graph(q.function, *args)
+    for order in ORDERS:
+        plans = [naive_plan(graph, graph.inputs[i], order) for i in q.wrt]
+        assert cost.naive_flops(order) == sum(plan.flops for plan in plans)
+    local = {}
+    for plan in plans:
+        local.update(plan.local_bytes)
+    assert cost.naive_local_bytes == sum(local.values())
+
+
+def test_q0_growth_rates():
+    """n⁴ bytes for the naive chain, n² for the VJP sweep; forward order grows fastest."""
+    slopes = sweep("Q0", [8, 16, 32, 64, 128], measure_time=False).slopes(start=32)
+    assert slopes["naive bytes"] == pytest.approx(4, abs=0.05)
+    assert slopes["VJP bytes"] == pytest.approx(2, abs=0.05)
+    assert slopes["naive FLOPs, forward"] == pytest.approx(5, abs=0.05)
+    assert slopes["naive FLOPs, reverse"] == pytest.approx(4, abs=0.05)
+    assert slopes["VJP FLOPs"] == pytest.approx(3, abs=0.05)
+    assert slopes["naive FLOPs, forward"] > slopes["naive FLOPs, reverse"] + 0.9
+
+
+def test_log_log_slope_recovers_a_power_law():
+    sizes = np.array([3.0, 7.0, 20.0])
+    assert log_log_slope(sizes, 0.5 * sizes ** 2.5) == pytest.approx(2.5)
+
+
+def test_too_large_is_skipped_with_a_note_and_still_counted():
+    with jac.memory_limit(10_000):
+        grown = sweep("Q0", [3, 8], repeat=1, progress=False)
+    small, large = grown.rows
+    assert small.measured.naive is not None and not small.note
+    assert large.measured.naive is None and large.measured.time_ratio is None
+    assert "memory limit" in large.note
+    assert large.model.naive_bytes > 10_000 and large.model.naive_reverse_flops > 0
+    assert large.measured.vjp.median > 0  # the VJP sweep still runs
+    slopes = grown.slopes()
+    assert "naive time" not in slopes and "VJP time" in slopes
+    text = str(grown)
+    assert "Q0 N=8: naive not run" in text and "—" in text
+
+
+def test_a_progress_bar_only_on_request(capsys):
+    sweep("Q1", [2, 3], measure_time=False, progress=True)
+    assert "Q1 sweep" in capsys.readouterr().err
+    sweep("Q1", [2, 3], measure_time=False)  # standard error is not a terminal here
+    assert capsys.readouterr().err == ""
+
+
+def test_measure_times_and_traces_both():
+    W, X = np.ones((3, 2)), np.ones((4, 3))
+    measured = measure(_sum_of_matmul, (W, X), repeat=2)
+    assert measured.naive.q1 <= measured.naive.median <= measured.naive.q3
+    assert measured.naive_peak > 0 and measured.vjp_peak > 0
+    assert measured.time_ratio > 0
+
+
+def test_inputs_are_not_modified():
+    q = QUESTIONS["Q4"]
+    args = q.args()
+    copies = [np.copy(a) for a in args]
+    model_cost(q.function, args, q.wrt)
+    measure(q.function, args, q.wrt, repeat=1)
+    for a, c in zip(args, copies):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_rows_print_readably():
+    row = cost_row("Q1", measure_time=False)
+    assert isinstance(row, CostRow) and row.measured is None
+    text = str(row)
+    assert text.startswith("Q1 (m=3 k=10)") and "naive:" in text and "VJP:" in text
+    table = cost_table([row]).splitlines()
+    assert table[0].split()[:3] == ["model", "naive", "bytes"] and table[2].startswith("Q1")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda: cost_row("Q9"), "unknown question 'Q9'"),
+    (lambda: scaled_sizes("Q0", 0), "positive integer"),
+    (lambda: scaled_sizes("Q0", 2.5), "positive integer"),
+    (lambda: scaled_sizes("Q0", True), "positive integer"),
+    (lambda: sweep("Q0", [4, 4]), "at least two distinct sizes"),
+    (lambda: sweep("Q0", [4, -8]), "positive integer"),
+    (lambda: log_log_slope([1, 2], [0, 1]), "positive"),
+    (lambda: model_cost(_sum_of_matmul, (np.ones((3, 2)), np.ones((4, 3))), wrt=5),
+     "argument index"),
+    (lambda: cost_row("Q0", measure_time=False).model.naive_flops("sideways"), "order"),
+])
+def test_bad_input_is_refused_clearly(bad, message):
+    with pytest.raises(ValueError, match=message):
+        bad()
+
+
+def test_every_series_is_read_from_rows():
+    row = cost_row("Q0", measure_time=False)
+    for name, read in SERIES.items():
+        value = read(row)
+        assert value is None or value > 0, name
+
+
+# --- the figure ----------------------------------------------------------------
+
+def _png(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=40, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def measured_sweep():
+    return sweep("Q0", [2, 4, 6], repeat=1, progress=False)
+
+
+def test_the_figure_has_a_panel_per_quantity_and_slopes_in_its_legends(measured_sweep):
+    fig = plot_cost_growth(measured_sweep)
+    assert isinstance(fig, Figure) and plt.get_fignums() == []
+    assert [ax.get_title() for ax in fig.axes] == ["memory held", "arithmetic, counted",
+                                                   "wall time, measured"]
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels and all("slope" in label for label in labels)
+
+
+def test_the_figure_is_deterministic(measured_sweep):
+    assert _png(plot_cost_growth(measured_sweep)) == _png(plot_cost_growth(measured_sweep))
+
+
+def test_one_panel_into_given_axes(measured_sweep):
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_cost_growth(measured_sweep, ax=ax, quantity="flops") is fig
+    assert ax.get_title() == "arithmetic, counted"
+    with pytest.raises(ValueError, match="quantity="):
+        plot_cost_growth(measured_sweep, ax=ax)
+    with pytest.raises(ValueError, match="quantity must be"):
+        plot_cost_growth(measured_sweep, quantity="joules")
+
+
+# --- the command -----------------------------------------------------------------
+
+def test_the_cost_command_prints_one_table_and_writes_the_figure(capsys, tmp_path):
+    main(["cost", "--size", "3", "--sweep", "Q0", "--sizes", "2", "4", "--repeat", "1",
+          "--out", str(tmp_path), "--quiet"])
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("model"))
+    for column in ("naive bytes", "naive FLOPs fwd / rev / opt", "VJP FLOPs", "VJP bytes",
+                   "naive time", "VJP time", "time ratio"):
+        assert column in header
+    rows = [line.split()[0] for line in lines[lines.index(header) + 2:] if line[:1] == "Q"]
+    assert rows[:5] == list(QUESTIONS)
+    assert [line.split()[1] for line in lines if line.startswith("Q0 N=")] == ["N=2", "N=4"]
+    assert any(line.startswith("log-log slope") for line in lines)
+    assert (tmp_path / "cost_growth_Q0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_cost_command_counting_only(capsys, tmp_path):
+    main(["cost", "--sweep", "--no-measure", "--no-figures", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "FLOP ratio" in out and "time" not in out.split("\n\n")[1]
+    assert "log-log slope" not in out and list(tmp_path.iterdir()) == []
+    for wrong in (["--sweep", "Q7"], ["--sizes", "8"], ["--size", "0"]):
+        with pytest.raises(SystemExit):
+            main(["cost", *wrong])
+
+
+def test_no_command_still_gives_the_tour(capsys):
+    main([])
+    assert capsys.readouterr().out.startswith("Q0.")

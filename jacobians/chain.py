@@ -7,8 +7,10 @@ to the output. The order of contraction is a choice:
 
 * ``"reverse"`` starts at the output: ``∂out/∂node`` for each node going back;
 * ``"forward"`` starts at the input: ``∂node/∂in`` for each node going on;
-* ``"optimal"`` hands each path's whole chain to opt_einsum to order; for a
-  scalar output it finds reverse mode by itself.
+* ``"optimal"`` hands each path's whole chain to opt_einsum to order; on a
+  single chain with a scalar output it finds reverse mode by itself. On a
+  graph with several paths it orders each path alone and cannot share
+  sub-chains between them, so it can cost more than reverse order (Q2).
 
 *Efficient* (:func:`grad`, :func:`vjp`, :func:`jvp`): each op's hand-written
 rule passes a cotangent back (or a tangent forward) without forming any
@@ -20,7 +22,7 @@ import numpy as np
 import opt_einsum
 
 from .graph import trace_graph
-from .limits import check_fits, format_bytes
+from .limits import check_bytes, format_bytes
 
 ORDERS = ("reverse", "forward", "optimal")
 
@@ -104,6 +106,11 @@ class NaivePlan:
         """Entries of the largest array any step makes, the result included."""
         return max([s.largest for s in self.steps] + [int(np.prod(self.shape, dtype=np.int64))])
 
+    @property
+    def held_bytes(self):
+        """Bytes held at the peak: every local Jacobian, plus the largest product."""
+        return sum(self.local_bytes.values()) + 8 * self.largest_intermediate
+
     def __str__(self):
         lines = [f"{self.order} order: {len(self.steps)} step(s), {self.flops:,} FLOPs, largest "
                  f"intermediate {self.largest_intermediate:,} entries; local Jacobians "
@@ -182,8 +189,9 @@ def naive_plan(graph, source, order="reverse"):
 
     ``"reverse"`` accumulates ``∂out/∂n`` from the output back, ``"forward"``
     accumulates ``∂n/∂source`` from the input on, and ``"optimal"`` gives each
-    path's whole product to opt_einsum. Nothing is materialised, so the plan
-    also prices chains far too large to run.
+    path's whole product to opt_einsum (best per path; paths share nothing).
+    Nothing is materialised, so the plan also prices chains far too large to
+    run.
 
     Returns
     -------
@@ -258,15 +266,13 @@ def naive_plan(graph, source, order="reverse"):
 
 
 def _refuse_if_too_large(plan):
-    """Check every array the plan will hold, before allocating any of them."""
-    held = [(f"the local Jacobian {name}", int(np.prod(shape, dtype=object)), shape)
-            for name, shape in plan.local.values()]
-    held += [(f"the product {s.what}", s.largest, None) for s in plan.steps]
-    if not held:
+    """Check what the plan will hold at its peak, before allocating anything."""
+    if not plan.local:
         return
-    what, size, shape = max(held, key=lambda h: h[1])
-    check_fits(shape or (size,), what + " (the largest array of this naive chain)",
-               "jac.grad(f) or jac.vjp(f, ...)")
+    name, shape = max(plan.local.values(), key=lambda x: int(np.prod(x[1], dtype=object)))
+    check_bytes(plan.held_bytes, f"the naive chain, whose largest local Jacobian {name} has "
+                f"shape {shape}, would hold every local Jacobian at once and", "jac.grad(f) or "
+                f"jac.vjp(f, ...)")
 
 
 def _naive(graph, source, order, terms=None):
@@ -311,7 +317,9 @@ def chain_rule(f, wrt=0, order="reverse"):
     Returns
     -------
     callable
-        ``(*args) -> ChainRule`` (a tuple of them for a tuple ``wrt``): the
+        ``(*args) -> ChainRule`` (a tuple of them for a tuple ``wrt``, each
+        argument with its own plan, so shared local Jacobians are built once
+        per argument): the
         Jacobian of shape ``f(*args).shape + args[wrt].shape``, every einsum
         with opt_einsum's FLOP count and largest intermediate, and the bytes
         of every local Jacobian.

@@ -80,10 +80,17 @@ def check_fits(shape, what, instead, itemsize=8):
         If ``prod(shape) * itemsize`` exceeds :func:`get_memory_limit`.
     """
     nbytes = int(np.prod(shape, dtype=object)) * itemsize
+    check_bytes(nbytes, f"{what} would have shape {tuple(shape)} and", instead)
+
+
+def check_bytes(nbytes, what, instead):
+    """Refuse, before allocating, ``nbytes`` over the limit (see :func:`check_fits`).
+
+    ``what`` starts the sentence: ``"the naive chain would"``.
+    """
     if nbytes > _limit_bytes:
         raise JacobianTooLarge(
-            f"{what} would have shape {tuple(shape)} and take {format_bytes(nbytes)} "
-            f"({nbytes} bytes), over the memory limit of {format_bytes(_limit_bytes)}; "
-            f"{instead} gives the result without building it, or raise the limit "
-            f"with jac.set_memory_limit(nbytes)."
+            f"{what} take {format_bytes(nbytes)} ({nbytes} bytes), over the memory limit "
+            f"of {format_bytes(_limit_bytes)}; {instead} gives the result without building "
+            f"it, or raise the limit with jac.set_memory_limit(nbytes)."
         )

@@ -12,14 +12,16 @@ Everything is timed interleaved in one run; ratios are of medians.
 
 Usage: python benchmarks/chain.py [--naive-size 48] [--width 256] [--repeat 15]
 """
-import argparse
+import single_thread  # noqa: F401  (before NumPy: BLAS on one thread)
 
-import numpy as np
-import opt_einsum
+import argparse  # noqa: E402
 
-import jacobians as jac
-from jacobians.examples import QUESTIONS
-from jacobians.timing import interleaved
+import numpy as np  # noqa: E402
+import opt_einsum  # noqa: E402
+
+import jacobians as jac  # noqa: E402
+from jacobians.examples import QUESTIONS  # noqa: E402
+from jacobians.timing import interleaved  # noqa: E402
 
 
 def hand_naive_q0(W, X, v, y, expression):

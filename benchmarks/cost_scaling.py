@@ -11,17 +11,14 @@ measured one it predicts — bytes beside peak memory, FLOPs beside time,
 FLOP ratio beside time ratio — as log-log slopes fitted on the three
 largest sizes measured, both over the same sizes.
 
-BLAS runs on one thread unless the environment says otherwise: the question
-is how much work each method does, and on a small shared machine waking a
-second BLAS thread can cost a whole scheduler tick, which would swamp the
-VJP's few small matrix products.
+BLAS runs on one thread unless the environment says otherwise (see
+single_thread.py).
 
 Usage: python benchmarks/cost_scaling.py [--questions Q0 Q3] [--sizes N ...] [--repeat 9]
 """
 import os
 
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")  # must be set before NumPy loads its BLAS
+import single_thread  # noqa: F401  (before NumPy)
 
 import argparse  # noqa: E402
 

@@ -10,12 +10,14 @@ run; ratios are of medians.
 
 Usage: python benchmarks/materialise.py [--sizes 16 24 32 48 64] [--repeat 15]
 """
-import argparse
+import single_thread  # noqa: F401  (before NumPy: BLAS on one thread)
 
-import numpy as np
+import argparse  # noqa: E402
 
-import jacobians as jac
-from jacobians.timing import interleaved
+import numpy as np  # noqa: E402
+
+import jacobians as jac  # noqa: E402
+from jacobians.timing import interleaved  # noqa: E402
 
 PAGE_ENTRIES = 4096 // 8
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m jacobians [tour | cost]``."""
+"""The command line: ``python -m jacobians [tour | cost | figures]``."""
 import argparse
 from pathlib import Path
 
@@ -8,6 +8,7 @@ from .chain import chain_rule, grad
 from .cost import cost_row, cost_table, sweep
 from .derive import derive
 from .examples import QUESTIONS
+from .figures import FIGURES, regenerate
 from .graph import trace_graph
 from .plot_cost import plot_cost_growth
 
@@ -75,6 +76,23 @@ def cost(size=None, sweeps=("Q0",), sizes=(8, 16, 32, 64, 128), repeat=11, out="
             print(f"wrote {path}")
 
 
+def write_figures(out="figures", names=None):
+    """Regenerate the teaching figures and print each file with what it teaches.
+
+    Parameters
+    ----------
+    out : str or path
+        The folder to write into.
+    names : sequence of str, optional
+        Only these figures (file names); all of them when None or empty.
+    """
+    paths = regenerate(out, names or None)
+    teaches = {spec.name: spec.teaches for spec in FIGURES}
+    width = max(len(str(p)) for p in paths)
+    for path in paths:
+        print(f"wrote {str(path):{width}}  {teaches[path.name]}")
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -109,10 +127,24 @@ def main(argv=None):
     costs.add_argument("--no-measure", action="store_true",
                        help="count only, time nothing (the figures are then reproducible)")
     costs.add_argument("--quiet", action="store_true", help="no progress bar")
+    drawn = commands.add_parser(
+        "figures", help="regenerate the teaching figures (shapes, sparsity, chains) as PNGs",
+        description="Write every figure the README and the lectures teach with, from fixed "
+                    "seeds: the same bytes on every run. The cost figures come from `cost`.")
+    drawn.add_argument("--out", default="figures",
+                       help="directory for the figures (default: figures/)")
+    drawn.add_argument("names", nargs="*", metavar="NAME",
+                       help="only these figures, e.g. q0_chain.png (default: all)")
     options = parser.parse_args(argv)
     if options.command == "cost" and options.sweep and len(set(options.sizes)) < 2:
         costs.error("a sweep needs at least two distinct --sizes to fit a slope")
-    if options.command == "cost":
+    if options.command == "figures":
+        unknown = sorted(set(options.names) - {spec.name for spec in FIGURES})
+        if unknown:
+            drawn.error(f"no figure named {', '.join(unknown)}; choose from "
+                        f"{', '.join(spec.name for spec in FIGURES)}")
+        write_figures(options.out, options.names)
+    elif options.command == "cost":
         cost(options.size, options.sweep, options.sizes, options.repeat, options.out,
              not options.no_figures, options.quiet, not options.no_measure)
     else:

@@ -535,6 +535,9 @@ def compose(J_outer, J_inner, mid_ndim=None):
     A, B = np.asarray(J_outer, dtype=float), np.asarray(J_inner, dtype=float)
     fits = [k for k in range(1, min(A.ndim, B.ndim) + 1) if A.shape[A.ndim - k:] == B.shape[:k]]
     if mid_ndim is None:
+        if A.ndim == B.ndim == 1:
+            # Two vectors contract to a number: almost always σ'(z) standing in for diag(σ'(z)).
+            raise ValueError(_misfit(A, B, 1) if not fits else _two_vectors(A, B))
         if len(fits) > 1:
             raise ValueError(
                 f"composing shapes {A.shape} and {B.shape} is ambiguous: the last "
@@ -548,6 +551,17 @@ def compose(J_outer, J_inner, mid_ndim=None):
     return np.tensordot(A, B, axes=mid_ndim)
 
 
+_NOT_A_VECTOR = ("A local derivative is rarely a vector: a vector differentiated by a vector "
+                 "is a matrix (for an elementwise step such as σ, the diagonal matrix "
+                 "diag(σ'(z))), and a vector differentiated by a matrix is a 3rd-order tensor.")
+
+
+def _two_vectors(A, B):
+    return (f"composing two vectors of shape {A.shape} would sum their product to one number. "
+            f"{_NOT_A_VECTOR} Multiplying by diag(σ'(z)) is the Hadamard product. If the "
+            f"second really is the Jacobian of a vector by a scalar, pass mid_ndim=1.")
+
+
 def _misfit(A, B, k):
     """Explain why ``A · B`` does not chain, and what would."""
     k = max(1, min(k, A.ndim, B.ndim))
@@ -558,10 +572,10 @@ def _misfit(A, B, k):
                f"∂z/∂y · ∂y/∂x the sizes of y must meet in the middle.")
     swapped = [j for j in range(1, min(A.ndim, B.ndim) + 1) if B.shape[B.ndim - j:] == A.shape[:j]]
     if swapped:
-        message += (f" The other order fits (the last {swapped[0]} axes of the second match "
-                    f"the first axes of the first): the chain rule multiplies from the output "
+        axes = "axis" if swapped[0] == 1 else f"{swapped[0]} axes"
+        message += (f" The other order fits (the last {axes} of the second match the first of "
+                    f"the first): the chain rule multiplies from the output "
                     f"down to the input, so compose(second, first) may be what you mean.")
     if A.ndim == 1 and B.ndim == 1:
-        message += (" Two vectors are not a chain: the local derivative of a vector by a vector "
-                    "is a matrix, and a diagonal one (σ'(z)) must be written diag(σ'(z)).")
+        message += " " + _NOT_A_VECTOR
     return message

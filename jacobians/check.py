@@ -112,18 +112,28 @@ def check_answer(answer, expected):
     no answer yet: replace None with your expression
     >>> print(check_answer(np.ones((2, 1)), np.ones(2)))
     not yet: shape (2, 1) where (2,) was expected
+    >>> print(check_answer(np.zeros(2), np.ones(2)))
+    not yet: the shape (2,) is right, but entries differ by up to 1
     >>> print(check_answer(np.ones(2), np.ones(2)))
     correct
+    >>> print(check_answer((3, 4), (4, 3)))
+    not yet: (3, 4) is not the shape
     """
     if answer is None:
         return "no answer yet: replace None with your expression"
+    if isinstance(expected, tuple):  # a question about a shape
+        right = isinstance(answer, (tuple, list)) and tuple(answer) == expected
+        return "correct" if right else f"not yet: {answer!r} is not the shape"
     try:
         verdict = compare(answer, expected)
     except (TypeError, ValueError) as error:
         return f"not yet: the answer is not an array of numbers ({error})"
     if verdict:
         return "correct"
-    return "not yet: " + verdict.message.removeprefix("disagree: ")
+    if np.shape(answer) != np.shape(expected):
+        return "not yet: " + verdict.message.removeprefix("disagree: ")
+    return (f"not yet: the shape {np.shape(answer)} is right, but entries differ by up to "
+            f"{verdict.max_abs_error:.2g}")
 
 
 def check_jacobian(J, f, *args, wrt=0):

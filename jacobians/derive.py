@@ -21,6 +21,7 @@ import opt_einsum
 from .chain import _wrt_tuple
 from .algebra import read
 from .graph import trace_graph
+from .index import tex
 
 
 @lru_cache(maxsize=1024)
@@ -90,6 +91,9 @@ class Program:
         In the order they run, output first.
     gradients : tuple of ndarray
         The result for each requested argument.
+    cotangents : dict of str to ndarray
+        ``∂out/∂node`` for every node the sweep reached, by the node's name:
+        the intermediate gradients ``g_H``, ``g_ŷ``….
     """
 
     graph: object
@@ -97,6 +101,7 @@ class Program:
     instructions: list
     many: bool = False
     gradients: tuple = ()
+    cotangents: dict = None
 
     @property
     def gradient(self):
@@ -113,6 +118,8 @@ class Program:
             cotangent[key] = gp if key not in cotangent else cotangent[key] + gp
         self.gradients = tuple(cotangent[id(s)] if id(s) in cotangent else np.zeros(s.shape)
                                for s in self.sources)
+        names = {id(n): n.name for n in self.graph.nodes}
+        self.cotangents = {names[key]: g for key, g in cotangent.items()}
         return self.gradients
 
     def lines(self):
@@ -146,17 +153,10 @@ class Program:
         return r"$\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$"
 
 
-_TEX = (("ᵀ", r"^\top "), ("⊙", r"\odot "), ("−", "-"), ("Σ_", r"\sum_"), ("𝟙", r"\mathbf{1}"),
-        ("σ", r"\sigma"), ("ŷ", r"\hat{y}"))
-
-
 def _tex(text):
     """Matrix notation as printed, in LaTeX: subscripts braced, symbols named."""
     text = re.sub(r"einsum\('([^']*)'", r"\\operatorname{einsum}(\\texttt{\1}", text)
-    text = re.sub(r"g_([^\s,()]+)", r"g_{\1}", text)
-    for plain, latex in _TEX:
-        text = text.replace(plain, latex)
-    return text
+    return tex(re.sub(r"g_([^\s,()]+)", r"g_{\1}", text))
 
 
 def derive(f, wrt=0):

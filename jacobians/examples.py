@@ -199,7 +199,8 @@ def q4_loss(x, W1, b1, W2, b2, y):
 def q4_sample(n=None, m=4, hidden=5, k=3, seed=0):
     """A single example when ``n`` is None, else a minibatch of ``n`` rows."""
     rows = () if n is None else (n,)
-    x, W1, b1, W2, b2 = _normal(seed, rows + (m,), (m, hidden), (hidden,), (hidden, k), (k,))
+    # The weights are drawn first, so a batch and a single example share them.
+    W1, b1, W2, b2, x = _normal(seed, (m, hidden), (hidden,), (hidden, k), (k,), rows + (m,))
     y = _one_hot(seed, 1 if n is None else n, k)
     return x, W1, b1, W2, b2, (y[0] if n is None else y)
 

@@ -136,6 +136,9 @@ class Graph:
         return "\n".join(("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]).rstrip()
                          for r in rows)
 
+    def __repr__(self):
+        return str(self)
+
     def _repr_html_(self):
         head = "".join(f"<th>{h}</th>" for h in self._HEAD)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"

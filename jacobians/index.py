@@ -31,26 +31,57 @@ import opt_einsum
 from .limits import check_fits
 
 # Output and input labels for Jacobians of arrays of order ≤ 2, as in the
-# lectures: ∂H_ab/∂W_cd. Higher orders take consecutive letters instead.
-_OUT, _IN = "ab", "cd"
+# lectures: ∂H_ab/∂W_cd. When a name would read like a label (a layer's
+# activation "a3"), the next pair of pairs is used instead. Higher orders
+# take consecutive letters.
+_PAIRS = (("ab", "cd"), ("ij", "kl"), ("pq", "rs"))
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def labels_for(out_ndim, in_ndim):
+def labels_for(out_ndim, in_ndim, avoid=()):
     """Index labels for the output and input axes of a Jacobian.
+
+    Parameters
+    ----------
+    out_ndim, in_ndim : int
+    avoid : iterable of str
+        Printed names; a label that is a name's leading letter is avoided,
+        so ``∂a3/∂z3`` is not written ``∂a3_a/∂z3_c``.
 
     >>> labels_for(2, 2)
     ('ab', 'cd')
     >>> labels_for(0, 1)
     ('', 'c')
+    >>> labels_for(1, 1, avoid=("z3", "a3"))
+    ('i', 'k')
     >>> labels_for(3, 3)
     ('abc', 'def')
     """
     if out_ndim <= 2 and in_ndim <= 2:
-        return _OUT[:out_ndim], _IN[:in_ndim]
+        taken = {name[:1] for name in avoid}
+        for out, inp in _PAIRS:
+            if not taken & set(out[:out_ndim] + inp[:in_ndim]):
+                return out[:out_ndim], inp[:in_ndim]
+        return _PAIRS[0][0][:out_ndim], _PAIRS[0][1][:in_ndim]
     if out_ndim + in_ndim > len(_LETTERS):
         raise ValueError(f"a Jacobian of order {out_ndim + in_ndim} has more axes than labels")
     return _LETTERS[:out_ndim], _LETTERS[out_ndim:out_ndim + in_ndim]
+
+
+# Characters the plain-text formulas use, and how LaTeX writes them.
+_TEX = (("ᵀ", r"^\top "), ("⊙", r"\odot "), ("−", "-"), ("Σ_", r"\sum_"), ("𝟙", r"\mathbf{1}"),
+        ("σ", r"\sigma"), ("θ", r"\theta "), ("ŷ", r"\hat{y}"), ("²", "^2"), ("√", r"\sqrt "))
+
+
+def tex(text):
+    r"""A plain-text name or formula with its symbols written for LaTeX.
+
+    >>> print(tex("σ'(Z)⊙ŷ²"))
+    \sigma'(Z)\odot \hat{y}^2
+    """
+    for plain, latex in _TEX:
+        text = text.replace(plain, latex)
+    return text
 
 
 def is_compound(name):
@@ -90,9 +121,10 @@ class Factor:
 
     def tex(self):
         if not self.labels:
-            return self.latex or self.name
-        name = self.latex or self.name
-        if self.latex is None and is_compound(self.name):
+            return self.latex or tex(self.name)
+        name = self.latex or tex(self.name)
+        # A fraction or a compound name takes its subscript as a whole, too.
+        if r"\frac" in name or (self.latex is None and is_compound(self.name)):
             name = rf"\left({name}\right)"
         return f"{name}_{{{self.labels}}}"
 
@@ -349,9 +381,11 @@ class Derivative:
         return f"{self.lhs()} = {_join(self.terms, Term.text)}"
 
     def _repr_latex_(self):
-        out = f"{self.of}_{{{self.out_labels}}}" if self.out_labels else self.of
-        inp = f"{self.by}_{{{self.in_labels}}}" if self.in_labels else self.by
-        return rf"$\frac{{\partial {out}}}{{\partial {inp}}} = {_join(self.terms, Term.tex)}$"
+        of, by = tex(self.of), tex(self.by)
+        out = f"{of}_{{{self.out_labels}}}" if self.out_labels else of
+        inp = f"{by}_{{{self.in_labels}}}" if self.in_labels else by
+        rhs = tex(_join(self.terms, Term.tex))  # the signs between terms
+        return rf"$\frac{{\partial {out}}}{{\partial {inp}}} = {rhs}$"
 
     def __repr__(self):
         return f"Derivative({self}, shape={self.shape})"

@@ -53,11 +53,15 @@ def memory_limit(nbytes):
 
 
 def format_bytes(nbytes):
-    """Write a byte count the way a person reads it: ``'134.2 MB'``."""
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(nbytes) < 1000 or unit == "PB":
+    """Write a byte count the way a person reads it, in powers of 1024.
+
+    >>> format_bytes(1 << 30), format_bytes(134217728), format_bytes(936)
+    ('1.0 GiB', '128.0 MiB', '936 B')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(nbytes) < 1024 or unit == "PiB":
             return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
-        nbytes /= 1000
+        nbytes /= 1024
 
 
 def check_fits(shape, what, instead, itemsize=8):

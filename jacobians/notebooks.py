@@ -31,7 +31,8 @@ def run_in_place(paths, timeout=60):
     for path in map(Path, paths):
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+        # No per-cell timestamps: a re-run changes only what the code printed.
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         timings.append((path, time.perf_counter() - start))
         nbformat.write(notebook, path)

@@ -1,7 +1,8 @@
-"""Figures of Jacobians: their shape, their sparsity, and why a diagonal one collapses.
+"""Figures of Jacobians: their shape, their sparsity, why a diagonal one collapses, and the chain.
 
-Every function here draws arrays that were computed elsewhere (a Jacobian
-from ``op.jacobian``, a cotangent ``g``) and returns the matplotlib
+Every function here draws what was computed elsewhere (a Jacobian from
+``op.jacobian``, a cotangent ``g``, a traced graph and its naive plan for
+:func:`plot_chain`, which materialises nothing) and returns the matplotlib
 :class:`~matplotlib.figure.Figure`. Pass ``ax`` to draw into your own axes;
 without it a new figure is made that pyplot does not track, so nothing needs
 closing and nothing is shown until you display or save it (in a notebook,
@@ -13,16 +14,22 @@ PNG bytes every time.
 Values are shaded with the diverging map ``RdBu`` (zero is white, so
 structural zeros stand out) and, where the cells are big enough, printed in
 them: the numbers carry the sign in greyscale, where red and blue of equal
-strength look alike. Sparsity is drawn in one dark colour on white.
+strength look alike. Sparsity is drawn in one dark colour on white. In a
+chain, a box's shade grows with the Jacobian's order, which is also
+written in the box; the indices a contraction sums over are dark orange.
 """
 import math
 
 import matplotlib
 import numpy as np
+import opt_einsum
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
+from matplotlib.textpath import TextToPath
 
+from .chain import naive_plan
 from .index import labels_for
 from .structure import _real_array, _split, as_matrix
 
@@ -415,7 +422,9 @@ def plot_collapse(J, g, ax=None):
 
     big = dict(ha="center", va="center", fontsize=_FONT + 5, color=_INK)
     for y, symbols in ((top + 0.5, ("·", "=")), (second + 0.5, ("⊙", "="))):
-        ax.text(n + gap / 2, y, symbols[0], **big)
+        # A middle dot is a speck at the size of "=": it gets a larger, bold one.
+        dot = {"fontsize": _FONT + 13, "weight": "bold"} if symbols[0] == "·" else {}
+        ax.text(n + gap / 2, y, symbols[0], **{**big, **dot})
         ax.text(2 * n + 1.5 * gap, y, symbols[1], **big)
     # Between the two results: a vertical equals sign, or an upright ≠.
     middle = (top + 1 + second - 0.6) / 2
@@ -436,4 +445,410 @@ def plot_collapse(J, g, ax=None):
     ax.set_axis_off()
     ax.set_title("A diagonal Jacobian: gᵀJ = g ⊙ diag(J)" if diagonal else
                  "J is not diagonal: no Hadamard shortcut for gᵀJ", fontsize=_FONT + 1)
+    return fig
+
+
+# ----------------------------------------------------------------------------
+# The chain rule as a picture
+# ----------------------------------------------------------------------------
+_CHAIN_FONT = 11
+_SMALL = 9
+_BOX_HEIGHT = 1.1       # inches: name, shape, order and indices, one line each
+_GAP = 0.85             # inches between boxes: room for "·" and the summed indices
+_SUM_GAP = 0.5          # inches more before a result where several paths are summed
+_ROW_SPACE = 0.7        # inches above each row for the labels of its contractions
+_SUM_INK = "#a6470c"    # summed indices: dark orange, apart from the blue fills in any palette
+_MONO = "DejaVu Sans Mono"
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+_MAX_PATHS = 12
+_CHAIN_FILL = matplotlib.colormaps["Blues"]     # by order, light enough for black text
+_PAD = 0.1              # inches the axes reach beyond the drawing, so no line is clipped
+_MARGIN = 0.15          # inches around the axes
+_TITLE_BAND = 0.6       # inches above them for a two-line title
+
+
+def _figure_and_axes_inches(ax, width, height):
+    """``ax`` and its root figure, or a new figure where one data unit is one inch.
+
+    Text is set in points, so a drawing laid out in inches fits its text
+    only at that scale; a given ``ax`` is used as it is.
+    """
+    if ax is not None:
+        return ax.figure.figure, ax
+    inner = (width + 2 * _PAD, height + 2 * _PAD)
+    size = (inner[0] + 2 * _MARGIN, inner[1] + 2 * _MARGIN + _TITLE_BAND)
+    fig = Figure(figsize=size)
+    ax = fig.add_axes([_MARGIN / size[0], _MARGIN / size[1], inner[0] / size[0],
+                       inner[1] / size[1]])
+    return fig, ax
+
+
+def _step_tag(k):
+    """Step ``k`` (from 0) as a circled number, ① to ⑳, then as ``21.`` and on."""
+    return _CIRCLED[k] if k < len(_CIRCLED) else f"{k + 1}."
+
+
+def _graph_node(graph, node, what):
+    """``node`` as a node of ``graph``; a str is looked up by name."""
+    if isinstance(node, str):
+        for n in graph.nodes:
+            if n.name == node:
+                return n
+        raise ValueError(f"{what} {node!r} is not a node of the graph; its nodes are "
+                         f"{', '.join(n.name for n in graph.nodes)}")
+    if not any(n is node for n in graph.nodes):
+        raise ValueError(f"{what} {node!r} is not a node of this graph")
+    return node
+
+
+def _chain_paths(graph, source):
+    """Every path from the output back to ``source``: lists of ``(child, position, parent)``."""
+    into = {}
+    for c, k, p in graph.edges(source):
+        into.setdefault(id(c), []).append((c, k, p))
+
+    def back_from(node):
+        if node is source:
+            return [[]]
+        return [[e] + rest for e in into.get(id(node), []) for rest in back_from(e[2])]
+    return back_from(graph.output)
+
+
+def _plan_letters(graph, plan, source):
+    """Each node's einsum letters, read off the plan's specs; new letters for the rest.
+
+    A local Jacobian ``∂c/∂p`` is subscripted with c's letters then p's; an
+    accumulated one with the output's then the node's (reverse order) or
+    the node's then the source's (forward order).
+    """
+    nodes = {id(n): n for n in graph.nodes}
+    letters = {}
+    for step in plan.steps:
+        if step.spec is None:
+            continue
+        for key, subscript in zip(step.operands, step.spec.split("->")[0].split(",")):
+            if key[0] == "J":
+                first = nodes[key[1]]
+                second = first.parents[key[2]]
+            elif plan.order == "reverse":
+                first, second = graph.output, nodes[key[1]]
+            else:
+                first, second = nodes[key[1]], source
+            letters[id(first)] = subscript[:first.value.ndim]
+            letters[id(second)] = subscript[first.value.ndim:]
+    # Only a chain of one local Jacobian has no einsum; its nodes get fresh letters,
+    # the output's first as in the plans.
+    used, k = set("".join(letters.values())), 0
+    for n in reversed(graph.nodes):
+        if id(n) not in letters:
+            fresh = ""
+            while len(fresh) < n.value.ndim:
+                symbol = opt_einsum.get_symbol(k)
+                k += 1
+                if symbol not in used:
+                    fresh += symbol
+            letters[id(n)] = fresh
+    return letters
+
+
+def _trie(paths):
+    """Lay the paths out as a tree from the output: shared beginnings drawn once.
+
+    Returns ``{prefix: (row, column, parent prefix)}``, where a prefix is a
+    tuple of edge keys. A path's first new box continues its parent's row
+    if the parent has no box after it yet, and opens the next row otherwise,
+    so every row ends in exactly one path's last box.
+    """
+    boxes, continued, rows = {}, set(), 0
+    for path in paths:
+        keys = tuple((id(c), k) for c, k, _ in path)
+        for depth in range(len(path)):
+            prefix, parent = keys[:depth + 1], keys[:depth]
+            if prefix in boxes:
+                continue
+            if parent in continued or (not parent and boxes):
+                row, rows = rows, rows + 1
+            else:
+                row = boxes[parent][0] if parent else 0
+                rows = max(rows, row + 1)
+            continued.add(parent)
+            boxes[prefix] = (row, depth, parent)
+    return boxes
+
+
+def _text_width(text, size, weight="normal", family=None):
+    """Width in inches of ``text`` set in the given font."""
+    font = FontProperties(size=size, weight=weight, family=family)
+    return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0] / 72
+
+
+def plot_chain(graph, source=None, order="reverse", upstream=None, ax=None):
+    """Draw the chain rule of a traced function as the product of its local Jacobians.
+
+    The local Jacobians are drawn in chain order, from the output back to
+    ``source``, as they are written: ``∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W``. Each box
+    gives a Jacobian's name, shape, order and indices; between two boxes,
+    the indices their contraction sums over — the axes of the variable they
+    share — are printed above the ``·``. When ``source`` is read more than
+    once there is one path per use: the paths are drawn as a tree from
+    the output (a part they share is drawn once) and summed at the end.
+
+    Nothing is materialised: names, shapes and einsum letters come from
+    the graph and from the naive chain's plan (:func:`jacobians.chain.naive_plan`),
+    whose steps are listed under the chain and numbered at the contractions
+    they perform.
+
+    Parameters
+    ----------
+    graph : jacobians.graph.Graph
+        A traced function (:func:`jacobians.trace_graph`).
+    source : Node or str, optional
+        The input to differentiate with respect to, as a node or its name;
+        the first input when None.
+    order : {"reverse", "forward", "optimal"}
+        The plan whose steps are listed. Reverse and forward order number
+        each contraction; optimal order contracts each path in one einsum.
+    upstream : Node or str, optional
+        A node every path passes through, e.g. ``"ŷ"``. The chain from the
+        output back to it is drawn as one box, the upstream gradient
+        ``∂l/∂ŷ`` that reverse order has already contracted; needs
+        ``order="reverse"``, the only order that forms it.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure, sized so that the text fits, when None.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Titled with the product (``∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W``) or, for
+        several paths, their number; the last box is the result, of shape
+        ``(*output.shape, *source.shape)``.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` or ``upstream`` is not a node of the graph, the output
+        does not depend on ``source``, a path misses ``upstream``, or there
+        are more paths than fit in a figure.
+
+    Examples
+    --------
+    >>> import jacobians as jac
+    >>> from jacobians.examples import QUESTIONS
+    >>> q = QUESTIONS["Q0"]
+    >>> graph = jac.trace_graph(q.function, *q.args(n=3, m=4, p=2))
+    >>> fig = plot_chain(graph, "W", upstream="ŷ")
+    >>> print(fig.axes[0].get_title())
+    ∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W
+    shapes (3,) · (3, 3, 2) · (3, 2, 4, 2) → (4, 2)
+    """
+    source = graph.inputs[0] if source is None else _graph_node(graph, source, "source")
+    out = graph.output
+    if source is out:
+        raise ValueError(f"{source.name} is the output itself: there is no chain to draw")
+    if order not in ("reverse", "forward", "optimal"):
+        raise ValueError(f"order must be 'reverse', 'forward' or 'optimal', got {order!r}")
+    paths = _chain_paths(graph, source)
+    if not paths:
+        raise ValueError(f"{out.name} does not depend on {source.name}: no path joins them")
+    if upstream is not None:
+        upstream = _graph_node(graph, upstream, "upstream")
+        if order != "reverse":
+            raise ValueError(f"upstream={upstream.name!r} needs order='reverse': only reverse "
+                             f"order forms ∂{out.name}/∂{upstream.name} before going on")
+        if upstream is out or upstream is source:
+            raise ValueError(f"upstream must lie strictly between {source.name} and "
+                             f"{out.name}, got {upstream.name}")
+        cut = []
+        for path in paths:
+            starts = [i for i, (c, _, _) in enumerate(path) if c is upstream]
+            if not starts:
+                product = " · ".join(f"∂{c.name}/∂{p.name}" for c, _, p in path)
+                raise ValueError(f"the path {product} does not pass through {upstream.name}, so "
+                                 f"∂{out.name}/∂{upstream.name} cannot stand for the part of "
+                                 f"the chain before it")
+            # Routes from the output to the upstream node are summed inside its box.
+            if path[starts[0]:] not in cut:
+                cut.append(path[starts[0]:])
+        paths = cut
+    if len(paths) > _MAX_PATHS:
+        raise ValueError(f"{len(paths)} paths lead from {source.name} to {out.name}; at most "
+                         f"{_MAX_PATHS} fit in a figure (pass upstream= to draw fewer)")
+
+    plan = naive_plan(graph, source, order)
+    letters = _plan_letters(graph, plan, source)
+    nodes = {id(n): n for n in graph.nodes}
+    edge_of = {(id(c), k): (c, k, p) for path in paths for c, k, p in path}
+    boxes = _trie(paths)
+    shift = 1 if upstream is not None else 0
+    rows = 1 + max(row for row, _, _ in boxes.values())
+    depth = max(len(path) for path in paths) + shift
+
+    # The contractions drawn (not those inside the upstream box), numbered in the plan's
+    # order. In reverse and forward order each takes one local Jacobian ∂c/∂p; the
+    # contraction sits at its left in reverse order (∂out/∂c · ∂c/∂p) and at its right
+    # in forward order (∂c/∂p · ∂p/∂source).
+    steps = [s for s in plan.steps if s.spec is not None and
+             all(key[0] != "J" or (key[1], key[2]) in edge_of for key in s.operands)]
+    number = {id(s): k for k, s in enumerate(steps)}
+    step_of_edge = {} if order == "optimal" else \
+        {next((key[1], key[2]) for key in s.operands if key[0] == "J"): s for s in steps}
+
+    def indexed(node):
+        return f"{node.name}_{letters[id(node)]}" if letters[id(node)] else node.name
+
+    def describe(of, by):
+        """Name, shape, order and index notation of ∂of/∂by: the four lines of a box."""
+        shape = of.shape + by.shape
+        return (f"∂{of.name}/∂{by.name}", str(shape), f"order {len(shape)}",
+                f"∂{indexed(of)}/∂{indexed(by)}")
+
+    lines = {}
+    for prefix in boxes:
+        c, k, p = edge_of[prefix[-1]]
+        name = plan.local[("J", id(c), k)][0]
+        lines[prefix] = (name,) + describe(c, p)[1:]
+    head = describe(out, upstream) if upstream is not None else None
+    result = describe(out, source)
+    texts = list(lines.values()) + [result] + ([head] if head else [])
+    width = max([1.2] + [max(_text_width(t[0], _CHAIN_FONT, "bold"),
+                             _text_width(t[1], _CHAIN_FONT - 1),
+                             _text_width(t[3], _SMALL)) + 0.3 for t in texts])
+    summed_paths = len(paths) > 1
+
+    def left(column):
+        extra = _SUM_GAP if summed_paths and column > depth - 1 else 0.0
+        return column * (width + _GAP) + extra
+
+    def top(row):
+        return _ROW_SPACE + row * (_BOX_HEIGHT + _ROW_SPACE)
+
+    def middle(row):
+        return top(row) + _BOX_HEIGHT / 2
+
+    # The step list under the chain, in the plan's order.
+    listing = []
+    for s in steps:
+        target = nodes[s.target[1]]
+        formed = f"∂{out.name}/∂{target.name}" if order != "forward" else \
+            f"∂{target.name}/∂{source.name}"
+        shape = out.shape + target.shape if order != "forward" else target.shape + source.shape
+        added = ", added to the sum" if s.adds else ""
+        tag = _step_tag(number[id(s)]) if order != "optimal" else f"path {number[id(s)] + 1}"
+        listing.append((tag, s.what, f"einsum('{s.spec}')", f"→ {formed} {shape}{added}"))
+    # Monospaced columns, except the circled step numbers, which that font lacks.
+    tags = [row[0] for row in listing]
+    widths = [max([len(row[j]) for row in listing], default=0) for j in range(4)]
+    listing = ["  ".join(cell.ljust(w) for cell, w in zip(row[1:], widths[1:])).rstrip()
+               for row in listing]
+    caption = {"reverse": "reverse order: from the output back, ∂out/∂node for each node",
+               "forward": "forward order: from the input on, ∂node/∂input for each node",
+               "optimal": "optimal order: each path in one einsum, ordered by opt_einsum"}
+    line_height = _SMALL * 1.45 / 72
+    indent = max([_text_width(t, _SMALL) for t in tags], default=0.0) + 0.12
+    chain_width = left(depth + 1) - _GAP
+    chain_height = top(rows) - _ROW_SPACE
+    below = 0.45        # between the chain and the step list
+    text_width = max([indent + _text_width(t, _SMALL, family=_MONO) for t in listing] +
+                     [_text_width(caption[order], _SMALL, "bold")]) if listing else 0.0
+    total_width = max(chain_width, text_width)
+    total_height = chain_height + (below + (len(listing) + 1) * line_height if listing else 0.15)
+
+    fig, ax = _figure_and_axes_inches(ax, total_width, total_height)
+
+    def box(x, y, text, style):
+        fill = "white" if style != "local" else _CHAIN_FILL(0.06 + 0.1 * int(text[2].split()[1]))
+        ax.add_patch(Rectangle((x, y), width, _BOX_HEIGHT, facecolor=fill, edgecolor=_INK,
+                               linewidth=2.0 if style == "result" else 1.0,
+                               linestyle="--" if style == "upstream" else "-"))
+        centre = x + width / 2
+        for dy, t, size, weight in ((0.22, text[0], _CHAIN_FONT, "bold"),
+                                    (0.47, text[1], _CHAIN_FONT - 1, "normal"),
+                                    (0.69, text[2], _SMALL, "normal"),
+                                    (0.9, text[3], _SMALL, "normal")):
+            ax.text(centre, y + dy, t, ha="center", va="center", fontsize=size, weight=weight,
+                    color=_INK)
+
+    def junction(x_gap, row, middle_node, step):
+        """The ``·`` between two boxes and, above it, what their contraction sums over."""
+        ax.text(x_gap, middle(row), "·", ha="center", va="center", fontsize=_CHAIN_FONT + 8,
+                weight="bold", color=_INK, bbox=dict(facecolor="white", edgecolor="none", pad=0))
+        summed = letters[id(middle_node)]
+        label = f"Σ {','.join(summed)}" if summed else f"{middle_node.name}: scalar"
+        if step is not None:
+            label = f"{_step_tag(number[id(step)])} {label}"
+        ax.text(x_gap, top(row) - 0.12, label, ha="center", va="bottom", fontsize=_CHAIN_FONT - 1,
+                color=_SUM_INK, weight="bold")
+
+    if upstream is not None:
+        box(0, top(0), head, "upstream")
+        ax.text(width / 2, top(0) + _BOX_HEIGHT + 0.05, "upstream gradient", ha="center",
+                va="top", fontsize=_SMALL, style="italic", color=_INK)
+    for prefix, (row, column, parent) in boxes.items():
+        c, k, p = edge_of[prefix[-1]]
+        column += shift
+        x, y = left(column), top(row)
+        box(x, y, lines[prefix], "local")
+        if column == 0:
+            continue
+        parent_row = boxes[parent][0] if parent else 0
+        x_gap = x - _GAP / 2
+        if parent_row != row:
+            # A branch: down from under the shared box, then across into this one.
+            x_from = left(column - 1) + width / 2
+            y_from = top(parent_row) + _BOX_HEIGHT
+            if upstream is not None and column == 1:
+                y_from += 0.3     # below the caption "upstream gradient"
+            ax.plot([x_from, x_from, x], [y_from, middle(row), middle(row)], color=_INK,
+                    linewidth=1.0)
+        step = step_of_edge.get(parent[-1] if order == "forward" and parent else (id(c), k))
+        junction(x_gap, row, c, step)
+
+    # The result: after the one path, or where the paths' ends are summed.
+    x_result = left(depth)
+    leaves = sorted((row, column + shift) for prefix, (row, column, _) in boxes.items()
+                    if not any(other[:-1] == prefix for other in boxes))
+    result_row = (rows - 1) / 2
+    box(x_result, top(result_row), result, "result")
+    big = dict(ha="center", va="center", fontsize=_CHAIN_FONT + 6, color=_INK)
+    if len(leaves) == 1:
+        ax.text(x_result - _GAP / 2, middle(0), "=", **big)
+    else:
+        # The paths' ends meet on a vertical line, summed with "+", then "=" the result.
+        bus = x_result - _GAP * 0.5 - _SUM_GAP
+        for row, column in leaves:
+            ax.plot([left(column) + width, bus], [middle(row)] * 2, color=_INK, linewidth=1.0,
+                    linestyle=":" if column + 1 < depth else "-")
+        ax.plot([bus, bus], [middle(leaves[0][0]), middle(leaves[-1][0])], color=_INK,
+                linewidth=1.0)
+        ax.plot([bus, x_result], [middle(result_row)] * 2, color=_INK, linewidth=1.0)
+        for (row, _), (next_row, _) in zip(leaves, leaves[1:]):
+            ax.text(bus, (middle(row) + middle(next_row)) / 2, "+", **big,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=1))
+        ax.text((bus + x_result) / 2 + 0.05, middle(result_row), "=", **big,
+                bbox=dict(facecolor="white", edgecolor="none", pad=1))
+        ax.text(x_result + width / 2, top(result_row) - 0.12, f"sum of {len(leaves)} paths",
+                ha="center", va="bottom", fontsize=_CHAIN_FONT - 1, color=_SUM_INK, weight="bold")
+
+    y = chain_height + below
+    if listing:
+        ax.text(0, y, f"The naive chain's steps — {caption[order]}:", ha="left", va="top",
+                fontsize=_SMALL, color=_INK, weight="bold")
+    for k, (tag, text) in enumerate(zip(tags, listing), start=1):
+        ax.text(0, y + k * line_height, tag, ha="left", va="top", fontsize=_SMALL, color=_SUM_INK)
+        ax.text(indent, y + k * line_height, text, ha="left", va="top", fontsize=_SMALL,
+                family=_MONO, color=_INK)
+
+    ax.set_xlim(-_PAD, total_width + _PAD)
+    ax.set_ylim(total_height + _PAD, -_PAD)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if len(paths) == 1:
+        factors = ([head] if head else []) + list(lines.values())
+        title = (f"{result[0]} = {' · '.join(t[0] for t in factors)}\n"
+                 f"shapes {' · '.join(t[1] for t in factors)} → {result[1]}")
+    else:
+        readers = dict.fromkeys(path[-1][0].name for path in paths)
+        title = (f"{result[0]}: {source.name} is read by {', '.join(readers)}, so the chain "
+                 f"is a sum over {len(paths)} paths\nevery path's product has shape {result[1]}")
+    ax.set_title(title, fontsize=_CHAIN_FONT + 1, color=_INK)
     return fig

@@ -238,3 +238,26 @@ def test_q2_paths_sum_to_the_gradient_and_none_can_be_left_out():
     for left_out in range(3):
         partial = sum(share for k, (_, share) in enumerate(shares) if k != left_out)
         assert not compare(partial, dA)
+
+
+def test_compose_refuses_two_vectors_and_names_diag():
+    delta, sigma_prime = np.ones(3), np.array([0.2, 0.25, 0.1])
+    with pytest.raises(ValueError, match=r"two vectors.*diag\(σ'\(z\)\).*mid_ndim=1"):
+        jac.compose(delta, sigma_prime)
+    assert jac.compose(delta, sigma_prime, mid_ndim=1) == pytest.approx(0.55)
+    np.testing.assert_allclose(jac.compose(delta, np.diag(sigma_prime)), sigma_prime)
+
+
+def test_derived_program_keeps_every_intermediate_gradient():
+    q = QUESTIONS["Q0"]
+    W, X, v, y = args = q.args()
+    program = jac.derive(q.function)(*args)
+    r = X @ W @ v - y
+    np.testing.assert_allclose(program.cotangents["ŷ"], r)
+    np.testing.assert_allclose(program.cotangents["H"], np.outer(r, v))
+    assert program.cotangents["W"] is program.gradient
+
+
+def test_labels_avoid_names_that_read_like_labels():
+    text = str(jac.sigmoid.derivative(np.ones(3), names=("a3", "z3")))
+    assert text == "∂z3_i/∂a3_k = σ'(a3)_i δ_ik"

@@ -11,7 +11,11 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import jacobians as jac  # noqa: E402
-from jacobians.plot import plot_collapse, plot_shape, plot_sparsity  # noqa: E402
+from jacobians.chain import naive_plan  # noqa: E402
+from jacobians.examples import QUESTIONS  # noqa: E402
+from jacobians.graph import trace_graph  # noqa: E402
+from jacobians.index import Derivative  # noqa: E402
+from jacobians.plot import plot_chain, plot_collapse, plot_shape, plot_sparsity  # noqa: E402
 
 # Deterministic PNGs: Agg draws the same pixels every time, and PNG files
 # carry no timestamp; only the "Software" key (matplotlib's version) is
@@ -170,3 +174,90 @@ def _all_three():
 
 def test_png_bytes_are_reproducible():
     assert _png(_all_three()) == _png(_all_three())
+
+
+# ----------------------------------------------------------------------------
+# plot_chain
+# ----------------------------------------------------------------------------
+def _graph(key, **sizes):
+    q = QUESTIONS[key]
+    return trace_graph(q.function, *q.args(**sizes))
+
+
+def _texts(fig):
+    return [t.get_text() for t in fig.axes[0].texts]
+
+
+def test_plot_chain_draws_q0_as_the_learner_writes_it():
+    fig = plot_chain(_graph("Q0", n=3, m=4, p=2), "W", upstream="ŷ")
+    assert isinstance(fig, Figure)
+    assert fig.axes[0].get_title() == ("∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W\n"
+                                       "shapes (3,) · (3, 3, 2) · (3, 2, 4, 2) → (4, 2)")
+    texts = _texts(fig)
+    for name, shape, order in (("∂l/∂ŷ", "(3,)", 1), ("∂ŷ/∂H", "(3, 3, 2)", 3),
+                               ("∂H/∂W", "(3, 2, 4, 2)", 4), ("∂l/∂W", "(4, 2)", 2)):
+        at = texts.index(name)
+        assert texts[at + 1:at + 3] == [shape, f"order {order}"]
+    # The summed indices are those of the reverse plan's einsums 'c,cde->de' and 'de,defg->fg'.
+    assert "① Σ c" in texts and "② Σ d,e" in texts
+    assert "∂ŷ_c/∂H_de" in texts and "∂H_de/∂W_fg" in texts
+    assert any("einsum('de,defg->fg')" in t for t in texts)
+    assert _fits(fig)
+
+
+def test_plot_chain_sums_the_paths_of_a_shared_variable():
+    fig = plot_chain(_graph("Q2", K=3), "A")
+    title = fig.axes[0].get_title()
+    assert title.startswith("∂L/∂A: A is read by w, z, y, so the chain is a sum over 3 paths")
+    texts = _texts(fig)
+    assert "sum of 3 paths" in texts and texts.count("+") == 2
+    # Every local Jacobian on a path is drawn once: the shared ∂L/∂w² and ∂w²/∂w too.
+    for name in ("∂L/∂w²", "∂w²/∂w", "∂w/∂A", "∂w/∂z", "∂z/∂A", "∂z/∂s", "∂s/∂u", "∂u/∂y",
+                 "∂y/∂A"):
+        assert texts.count(name) == 1, name
+    assert sum("added to the sum" in t for t in texts) == 2
+    assert _fits(fig)
+
+
+@pytest.mark.parametrize("order", ["reverse", "forward", "optimal"])
+def test_plot_chain_lists_the_plan_of_each_order(order):
+    graph = _graph("Q0")
+    plan = naive_plan(graph, graph.inputs[0], order)
+    texts = _texts(plot_chain(graph, order=order))
+    for step in plan.steps:
+        if step.spec is not None:
+            assert any(f"einsum('{step.spec}')" in t for t in texts), step.spec
+
+
+def test_plot_chain_materialises_nothing(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("plot_chain materialised a Jacobian")
+    monkeypatch.setattr(Derivative, "materialise", refuse)
+    plot_chain(_graph("Q2"), "x", order="optimal")
+
+
+def test_plot_chain_draws_into_a_given_axes_and_reproducibly():
+    fig, ax = plt.subplots(figsize=(14, 5))
+    try:
+        assert plot_chain(_graph("Q1"), "W", ax=ax) is fig
+    finally:
+        plt.close(fig)
+    graph = _graph("Q2")
+    assert _png(plot_chain(graph, "A", upstream="w")) == _png(plot_chain(graph, "A", upstream="w"))
+
+
+def test_plot_chain_refuses_what_it_cannot_draw():
+    graph = _graph("Q2")
+    with pytest.raises(ValueError, match="'q' is not a node of the graph"):
+        plot_chain(graph, "q")
+    with pytest.raises(ValueError, match="L is the output itself"):
+        plot_chain(graph, "L")
+    with pytest.raises(ValueError, match="does not pass through u"):
+        plot_chain(graph, "x", upstream="u")
+    with pytest.raises(ValueError, match="needs order='reverse'"):
+        plot_chain(graph, "A", order="forward", upstream="w")
+    with pytest.raises(ValueError, match="order must be"):
+        plot_chain(graph, "A", order="backward")
+    constant = trace_graph(lambda x, c: jac.sum(jac.square(c)), np.ones(2), np.ones(2))
+    with pytest.raises(ValueError, match="does not depend on x"):
+        plot_chain(constant, "x")

@@ -250,8 +250,8 @@ class Op:
         Like :meth:`vjp_rule`, for sweeps over a graph: no checks, nothing
         recomputed.
         """
-        labels = labels_for(np.ndim(out), args[i].ndim)
         names = tuple(names) if names else self.names(args, out)
+        labels = labels_for(np.ndim(out), args[i].ndim, avoid=(names[i], names[-1]))
         if len(names) != len(args) + 1:
             raise ValueError(f"{self.name}: names needs one name per argument and one for the "
                              f"output, {len(args) + 1} in all, got {names!r}")

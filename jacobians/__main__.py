@@ -1,4 +1,8 @@
-"""The command line: ``python -m jacobians [tour | cost | figures]``."""
+"""The command line: ``python -m jacobians [figures | cost | tour | lectures]``.
+
+With no command it runs the main job: regenerate the figures, then print
+the naive-against-VJP cost table.
+"""
 import argparse
 from pathlib import Path
 
@@ -10,6 +14,7 @@ from .derive import derive
 from .examples import QUESTIONS
 from .figures import FIGURES, regenerate
 from .graph import trace_graph
+from .notebooks import lecture_paths, run_in_place
 from .plot_cost import plot_cost_growth
 
 
@@ -93,6 +98,12 @@ def write_figures(out="figures", names=None):
         print(f"wrote {str(path):{width}}  {teaches[path.name]}")
 
 
+def run_lectures(folder="lectures"):
+    """Re-execute every lecture notebook in place and print how long each took."""
+    for path, seconds in run_in_place(lecture_paths(folder)):
+        print(f"ran {path} in {seconds:.1f} s")
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -135,6 +146,10 @@ def main(argv=None):
                        help="directory for the figures (default: figures/)")
     drawn.add_argument("names", nargs="*", metavar="NAME",
                        help="only these figures, e.g. q0_chain.png (default: all)")
+    taught = commands.add_parser(
+        "lectures", help="re-execute the lecture notebooks in place, saving their outputs")
+    taught.add_argument("--dir", default="lectures",
+                        help="the folder of NN-topic.ipynb notebooks (default: lectures/)")
     options = parser.parse_args(argv)
     if options.command == "cost" and options.sweep and len(set(options.sizes)) < 2:
         costs.error("a sweep needs at least two distinct --sizes to fit a slope")
@@ -147,8 +162,14 @@ def main(argv=None):
     elif options.command == "cost":
         cost(options.size, options.sweep, options.sizes, options.repeat, options.out,
              not options.no_figures, options.quiet, not options.no_measure)
-    else:
+    elif options.command == "tour":
         tour()
+    elif options.command == "lectures":
+        run_lectures(options.dir)
+    else:
+        write_figures()
+        print()
+        cost()
 
 
 if __name__ == "__main__":

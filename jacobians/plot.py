@@ -6,7 +6,7 @@ Every function here draws what was computed elsewhere (a Jacobian from
 :class:`~matplotlib.figure.Figure`. Pass ``ax`` to draw into your own axes;
 without it a new figure is made that pyplot does not track, so nothing needs
 closing and nothing is shown until you display or save it (in a notebook,
-once ``matplotlib.pyplot`` is imported, a returned figure displays itself).
+run ``%matplotlib inline`` once, and a returned figure displays itself).
 No function calls ``plt.show()``, chooses a backend, or draws anything
 random: ``fig.savefig(path, metadata={"Software": None})`` writes the same
 PNG bytes every time.

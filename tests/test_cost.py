@@ -260,6 +260,16 @@ def test_the_cost_command_counting_only(capsys, tmp_path):
             main(["cost", *wrong])
 
 
-def test_no_command_still_gives_the_tour(capsys):
+def test_the_tour(capsys):
+    main(["tour"])
+    out = capsys.readouterr().out
+    assert out.startswith("Q0.") and "g_W = " in out and out.rstrip().endswith("True")
+
+
+def test_no_command_runs_the_main_job(monkeypatch):
+    import jacobians.__main__ as cli
+    calls = []
+    monkeypatch.setattr(cli, "write_figures", lambda: calls.append("figures"))
+    monkeypatch.setattr(cli, "cost", lambda: calls.append("cost"))
     main([])
-    assert capsys.readouterr().out.startswith("Q0.")
+    assert calls == ["figures", "cost"]

@@ -170,20 +170,6 @@ class _Symbols:
         return self._of[id(node)]
 
 
-def _paths(graph, source):
-    """Every path from ``source`` to the output, as a list of edges output-first."""
-    edges = graph.edges(source)
-    into = {}
-    for c, k, p in edges:
-        into.setdefault(id(c), []).append((c, k, p))
-
-    def from_(node):
-        if node is source:
-            return [[]]
-        return [[e] + rest for e in into.get(id(node), []) for rest in from_(e[2])]
-    return from_(graph.output)
-
-
 def naive_plan(graph, source, order="reverse"):
     """Plan the naive chain from ``source`` to the graph's output, from shapes alone.
 
@@ -252,7 +238,7 @@ def naive_plan(graph, source, order="reverse"):
                          [shape, p.shape + source.shape], target, target_shape)
     else:
         target, target_shape = ("A", id(source)), out.shape + source.shape
-        for path in _paths(graph, source):
+        for path in graph.paths(source):
             keys, shapes, names = zip(*(J(c, k, p) for c, k, p in path))
             if len(path) == 1:
                 step(names[0], None, keys, shapes, target, target_shape)

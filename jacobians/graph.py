@@ -115,6 +115,24 @@ class Graph:
         return [(c, k, p) for c in self.nodes if id(c) in active
                 for k, p in enumerate(c.parents) if id(p) in active]
 
+    def paths(self, source):
+        """Every path from the output back to ``source``.
+
+        Returns
+        -------
+        list of list of (Node, int, Node)
+            Each path as its ``(child, position, parent)`` edges, output first.
+        """
+        into = {}
+        for c, k, p in self.edges(source):
+            into.setdefault(id(c), []).append((c, k, p))
+
+        def back_from(node):
+            if node is source:
+                return [[]]
+            return [[e] + rest for e in into.get(id(node), []) for rest in back_from(e[2])]
+        return back_from(self.output)
+
     def rows(self):
         """One row per node: name, op, arguments, shape, local Jacobians."""
         rows = []

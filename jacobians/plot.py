@@ -501,19 +501,6 @@ def _graph_node(graph, node, what):
     return node
 
 
-def _chain_paths(graph, source):
-    """Every path from the output back to ``source``: lists of ``(child, position, parent)``."""
-    into = {}
-    for c, k, p in graph.edges(source):
-        into.setdefault(id(c), []).append((c, k, p))
-
-    def back_from(node):
-        if node is source:
-            return [[]]
-        return [[e] + rest for e in into.get(id(node), []) for rest in back_from(e[2])]
-    return back_from(graph.output)
-
-
 def _plan_letters(graph, plan, source):
     """Each node's einsum letters, read off the plan's specs; new letters for the rest.
 
@@ -647,7 +634,7 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, ax=None):
         raise ValueError(f"{source.name} is the output itself: there is no chain to draw")
     if order not in ("reverse", "forward", "optimal"):
         raise ValueError(f"order must be 'reverse', 'forward' or 'optimal', got {order!r}")
-    paths = _chain_paths(graph, source)
+    paths = graph.paths(source)
     if not paths:
         raise ValueError(f"{out.name} does not depend on {source.name}: no path joins them")
     if upstream is not None:

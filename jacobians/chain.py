@@ -559,8 +559,8 @@ def _misfit(A, B, k):
     swapped = [j for j in range(1, min(A.ndim, B.ndim) + 1) if B.shape[B.ndim - j:] == A.shape[:j]]
     if swapped:
         axes = "axis" if swapped[0] == 1 else f"{swapped[0]} axes"
-        message += (f" The other order fits (the last {axes} of the second match the first of "
-                    f"the first): the chain rule multiplies from the output "
+        message += (f" The other order fits (the second one's last {axes} and the first one's "
+                    f"first {axes} have the same sizes): the chain rule multiplies from the output "
                     f"down to the input, so compose(second, first) may be what you mean.")
     if A.ndim == 1 and B.ndim == 1:
         message += " " + _NOT_A_VECTOR

@@ -121,8 +121,10 @@ def check_answer(answer, expected):
     """
     if answer is None:
         return "no answer yet: replace None with your expression"
-    if isinstance(expected, tuple):  # a question about a shape
-        right = isinstance(answer, (tuple, list)) and tuple(answer) == expected
+    if isinstance(expected, tuple) and all(isinstance(n, int) for n in expected):
+        # A question about a shape: the answer is a sequence of whole numbers.
+        given = np.asarray(answer)
+        right = given.shape == (len(expected),) and given.tolist() == list(expected)
         return "correct" if right else f"not yet: {answer!r} is not the shape"
     try:
         verdict = compare(answer, expected)

@@ -31,8 +31,10 @@ def run_in_place(paths, timeout=60):
     for path in map(Path, paths):
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        # No per-cell timestamps: a re-run changes only what the code printed.
+        # No per-cell timestamps, and printed text merged into one output per
+        # stream however it arrived: a re-run changes only what the code printed.
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
+                       coalesce_streams=True,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         timings.append((path, time.perf_counter() - start))
         nbformat.write(notebook, path)

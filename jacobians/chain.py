@@ -244,9 +244,11 @@ def naive_plan(graph, source, order="reverse"):
                 step(names[0], None, keys, shapes, target, target_shape)
                 continue
             spec = ",".join(sym(c) + sym(p) for c, _, p in path) + f"->{sym(out)}{sym(source)}"
-            # 'optimal' searches every order; past a handful of operands dp is as good and fast.
+            # 'optimal' searches every order; past a handful of operands dynamic
+            # programming finds the same, provided it may multiply by a scalar or
+            # form an outer product early (search_outer), as reverse order does.
             step(" · ".join(names), spec, keys, shapes, target, target_shape,
-                 "optimal" if len(path) <= 6 else "dp")
+                 "optimal" if len(path) <= 6 else opt_einsum.DynamicProgramming(search_outer=True))
     result = ("A", id(source)) if order != "forward" else ("A", id(out))
     return NaivePlan(order, steps, local, result, out.shape + source.shape)
 

@@ -118,9 +118,16 @@ def check_answer(answer, expected):
     correct
     >>> print(check_answer((3, 4), (4, 3)))
     not yet: (3, 4) is not the shape
+    >>> print(check_answer(2, 3))
+    not yet: 2 is not the number
+    >>> print(check_answer("Forward", "forward"))
+    correct
     """
     if answer is None:
         return "no answer yet: replace None with your expression"
+    if isinstance(expected, str):  # a question answered in words
+        right = isinstance(answer, str) and answer.strip().lower() == expected.lower()
+        return "correct" if right else f"not yet: {answer!r} is not it"
     if isinstance(expected, tuple) and all(isinstance(n, int) for n in expected):
         # A question about a shape: the answer is a sequence of whole numbers.
         given = np.asarray(answer)
@@ -134,6 +141,8 @@ def check_answer(answer, expected):
         return "correct"
     if np.shape(answer) != np.shape(expected):
         return "not yet: " + verdict.message.removeprefix("disagree: ")
+    if np.ndim(expected) == 0:
+        return f"not yet: {float(answer):g} is not the number"
     return (f"not yet: the shape {np.shape(answer)} is right, but entries differ by up to "
             f"{verdict.max_abs_error:.2g}")
 

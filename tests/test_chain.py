@@ -261,3 +261,13 @@ def test_derived_program_keeps_every_intermediate_gradient():
 def test_labels_avoid_names_that_read_like_labels():
     text = str(jac.sigmoid.derivative(np.ones(3), names=("a3", "z3")))
     assert text == "∂z3_i/∂a3_k = σ'(a3)_i δ_ik"
+
+
+@pytest.mark.parametrize("wrt", range(6))
+def test_optimal_order_is_never_worse_than_reverse_on_a_single_path(wrt):
+    q = QUESTIONS["Q3"]  # three layers: every argument has exactly one path, of up to 11 factors
+    graph = jac.trace_graph(q.function, *q.args())
+    source = graph.inputs[wrt]
+    assert len(graph.paths(source)) == 1
+    plans = {o: jac.chain.naive_plan(graph, source, o) for o in ("reverse", "optimal")}
+    assert plans["optimal"].flops <= plans["reverse"].flops

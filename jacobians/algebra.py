@@ -8,6 +8,7 @@ and computes it the way NumPy would (a BLAS product on transposed views, no
 copies), so the derived program runs as fast as hand-written code.
 """
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -61,8 +62,9 @@ class Reading:
         return np.matmul(a[0], a[1])
 
 
+@lru_cache(maxsize=1024)
 def read(spec):
-    """Recognise ``spec`` as matrix algebra, or return ``None``.
+    """Recognise ``spec`` as matrix algebra, or return ``None`` (cached: programs reuse specs).
 
     >>> read("ad,ac->cd").text(["g", "X"])
     'Xᵀ g'

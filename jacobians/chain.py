@@ -22,6 +22,7 @@ import numpy as np
 import opt_einsum
 
 from .graph import trace_graph
+from .ops.base import fresh
 from .limits import check_bytes, format_bytes
 
 ORDERS = ("reverse", "forward", "optimal")
@@ -399,9 +400,10 @@ def _backward(graph, g, sources=None):
     return cotangent
 
 
-def _result_for(cotangent, node):
+def _result_for(cotangent, node, inputs=()):
+    """The cotangent of ``node`` as a fresh array (a rule may return a view of its input)."""
     g = cotangent.get(id(node))
-    return np.zeros(node.shape) if g is None else np.array(g, dtype=np.float64)
+    return np.zeros(node.shape) if g is None else fresh(g, inputs)
 
 
 def grad(f, wrt=0):
@@ -429,7 +431,8 @@ def grad(f, wrt=0):
                              f"jac.jacobian(f) for the full Jacobian")
         sources = [graph.inputs[i] for i in indices]
         cotangent = _backward(graph, np.ones(()), sources)
-        results = tuple(_result_for(cotangent, s) for s in sources)
+        inputs = [n.value for n in graph.inputs]
+        results = tuple(_result_for(cotangent, s, inputs) for s in sources)
         return results if many else results[0]
     return gradient
 
@@ -453,7 +456,8 @@ def vjp(f, *args):
             raise ValueError(f"the cotangent has shape {g.shape} but f's output {out.name} has "
                              f"shape {out.shape}; they must be equal")
         cotangent = _backward(graph, g)
-        return tuple(_result_for(cotangent, n) for n in graph.inputs)
+        inputs = [n.value for n in graph.inputs] + [g]
+        return tuple(_result_for(cotangent, n, inputs) for n in graph.inputs)
     return out.value.copy(), pullback
 
 
@@ -492,7 +496,8 @@ def jvp(f, args, tangents):
                 tn = node.op.jvp_rule(k, tangent[id(p)], values, node.value, **node.params)
                 tangent[id(node)] = tn if id(node) not in tangent else tangent[id(node)] + tn
     out = graph.output
-    return out.value.copy(), _result_for(tangent, out)
+    inputs = [n.value for n in graph.inputs] + [tangent[id(n)] for n in graph.inputs]
+    return out.value.copy(), _result_for(tangent, out, inputs)
 
 
 def compose(J_outer, J_inner, mid_ndim=None):

@@ -74,7 +74,10 @@ class Instruction:
                 core = reading(*arrays)
             else:
                 core = _expression(e.spec, tuple(a.shape for a in arrays))(*arrays)
-            contribution = e.accumulate(contribution, core, self.parent.shape, arrays)
+            # A later term adds into the contribution in place, so it must not be
+            # one of the operands; a lone term may pass the cotangent straight on.
+            guard = arrays if len(self.plans) > 1 else ()
+            contribution = e.accumulate(contribution, core, self.parent.shape, guard)
         if contribution is None:
             return np.zeros(self.parent.shape)
         return contribution

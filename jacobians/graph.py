@@ -11,6 +11,7 @@ node with several children; the chain rule sums over all of them.
 import html
 import inspect
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -286,9 +287,17 @@ def trace_graph(f, *args):
 
 def _parameter_names(f, n):
     try:
-        params = list(inspect.signature(f).parameters.values())
+        named = _named_parameters(f)
+    except TypeError:  # an unhashable callable object: look it up uncached
+        named = _named_parameters.__wrapped__(f)
+    return (list(named) + [f"x{k}" for k in range(len(named), n)])[:n]
+
+
+@lru_cache(maxsize=256)
+def _named_parameters(f):
+    """Names of ``f``'s positional parameters (cached: a model is traced again and again)."""
+    try:
+        params = inspect.signature(f).parameters.values()
     except (TypeError, ValueError):
-        params = []
-    named = [p.name for p in params
-             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return (named + [f"x{k}" for k in range(len(named), n)])[:n]
+        return ()
+    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))

@@ -22,7 +22,7 @@ learner sees is computed from that one statement:
 * ``str()`` and ``_repr_latex_`` print the formula.
 """
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -255,11 +255,11 @@ class Elimination:
     result_labels: str
     rep: dict
 
-    @property
+    @cached_property
     def present(self):
         return set("".join(self.labels))
 
-    @property
+    @cached_property
     def kept(self):
         """The einsum's output labels: result classes that some operand carries."""
         wanted = dict.fromkeys(self.rep[x] for x in self.result_labels)
@@ -286,17 +286,29 @@ class Elimination:
         written through a strided diagonal view, labels no operand carries by
         broadcasting; ``core`` is copied if it may alias one of ``inputs``.
         """
-        # NumPy turns 0-d results into scalars; keep them arrays.
-        core = np.asarray(-core if self.sign < 0 else core)
+        core = np.asarray(core)  # NumPy turns 0-d results into scalars
         if result is None and self.direct:
+            if self.sign < 0:
+                return np.asarray(-core)  # a new array, in C order
             aliased = any(np.may_share_memory(core, a) for a in inputs)
             # Later terms write through a strided view, which needs C order.
             return core.copy(order="C") if aliased or not core.flags.c_contiguous else core
         if result is None:
             result = np.zeros(shape)
         view, axes = _diagonal_view(result, self.result_labels, self.rep)
-        view += _spread(core, axes, self.present)
+        if self.sign < 0:
+            view -= _spread(core, axes, self.present)
+        else:
+            view += _spread(core, axes, self.present)
         return result
+
+
+@lru_cache(maxsize=4096)
+def _eliminate(sign, deltas, factor_labels, operand_labels, result_labels, everything):
+    """The :class:`Elimination` of a term's structure (cached: it holds no arrays)."""
+    rep = _classes(deltas, everything, result_labels)
+    labels = tuple("".join(rep[x] for x in lab) for lab in operand_labels + factor_labels)
+    return Elimination(sign, labels, result_labels, rep)
 
 
 @dataclass(frozen=True)
@@ -444,10 +456,8 @@ class Derivative:
         -------
         Elimination
         """
-        rep = _classes(tuple(t.deltas), self.out_labels + self.in_labels, result_labels)
-        labels = tuple("".join(rep[x] for x in lab)
-                       for lab in list(operand_labels) + [f.labels for f in t.factors])
-        return Elimination(t.sign, labels, result_labels, rep)
+        return _eliminate(t.sign, tuple(t.deltas), tuple(f.labels for f in t.factors),
+                          tuple(operand_labels), result_labels, self.out_labels + self.in_labels)
 
     def _contract(self, operands, result_labels, result_shape):
         """Σ over every other label of ``operands × term``, summed over terms.

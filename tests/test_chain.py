@@ -271,3 +271,17 @@ def test_optimal_order_is_never_worse_than_reverse_on_a_single_path(wrt):
     assert len(graph.paths(source)) == 1
     plans = {o: jac.chain.naive_plan(graph, source, o) for o in ("reverse", "optimal")}
     assert plans["optimal"].flops <= plans["reverse"].flops
+
+
+def test_results_never_share_memory_with_the_arguments():
+    x, t, g = np.array([1.0, 2.0]), np.array([0.5, -1.0]), np.array([3.0, 4.0])
+    identity_like = lambda x: x + 0.0  # noqa: E731  its rules pass g and t straight on
+    _, tangent = jac.jvp(identity_like, (x,), (t,))
+    _, pullback = jac.vjp(identity_like, x)
+    (cotangent,) = pullback(g)
+    gradient = jac.grad(lambda x: jac.sum(x))(x)
+    for result in (tangent, cotangent, gradient):
+        result[...] = 7.0
+    np.testing.assert_array_equal(t, [0.5, -1.0])
+    np.testing.assert_array_equal(g, [3.0, 4.0])
+    np.testing.assert_array_equal(x, [1.0, 2.0])

@@ -61,7 +61,7 @@ class Elementwise(Op):
         if isinstance(partial, int):  # ±1: the Jacobian is only deltas
             return [term(*deltas, sign=partial)]
         name, latex = self._partial_name(wrt, names, **params)
-        coefficient = np.broadcast_to(partial, out.shape)
+        coefficient = partial if np.shape(partial) == out.shape else np.broadcast_to(partial, out.shape)
         return [term(Factor(name, O, coefficient, latex), *deltas)]
 
     def _partial_name(self, wrt, names, **params):
@@ -69,11 +69,19 @@ class Elementwise(Op):
         return self.partial_names[wrt].format(*names), latex
 
     def vjp_rule(self, wrt, g, args, out, **params):
-        # g ⊙ f'(Z): the diagonal Jacobian's product collapses to a Hadamard product.
-        return unbroadcast(g * self._partial(wrt, args, out, **params), args[wrt].shape)
+        # g ⊙ f'(Z): the diagonal Jacobian's product collapses to a Hadamard product
+        # (and for a partial of ±1, to g itself).
+        return unbroadcast(_times(self._partial(wrt, args, out, **params), g), args[wrt].shape)
 
     def jvp_rule(self, wrt, t, args, out, **params):
-        return np.broadcast_to(self._partial(wrt, args, out, **params) * t, out.shape)
+        return np.broadcast_to(_times(self._partial(wrt, args, out, **params), t), out.shape)
+
+
+def _times(partial, v):
+    """``partial ⊙ v``, without a pass over ``v`` when the partial is the int ±1."""
+    if isinstance(partial, int):
+        return v if partial == 1 else -v
+    return partial * v
 
 
 class Unary(Elementwise):

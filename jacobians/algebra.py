@@ -30,12 +30,15 @@ class Reading:
         Whether each written operand carries a ``ᵀ``.
     summed : tuple of int
         For ``"sum"``: the axes summed over.
+    summed_labels : str
+        Their index labels, as the formula prints them: ``Σ_a``.
     """
 
     kind: str
     order: tuple
     transposed: tuple = (False, False)
     summed: tuple = ()
+    summed_labels: str = ""
 
     def text(self, names, sign=1):
         """The formula, e.g. ``"Xᵀ g"``, with ``names`` of the operands in spec order."""
@@ -45,7 +48,7 @@ class Reading:
             shown.append(f"{n}ᵀ" if t else n)
         minus = "−" if sign < 0 else ""
         if self.kind == "sum":
-            return f"{minus}Σ_{''.join(map(str, self.summed))} {shown[0]}"
+            return f"{minus}Σ_{self.summed_labels} {shown[0]}"
         return minus + (" ⊙ " if self.kind == "hadamard" else " ").join(shown)
 
     def __call__(self, *arrays):
@@ -102,7 +105,8 @@ def _read_one(a, out):
         return Reading("copy", (0,), (True,))
     kept = "".join(x for x in a if x in out)
     if kept == out and len(kept) < len(a):
-        return Reading("sum", (0,), (False,), tuple(k for k, x in enumerate(a) if x not in out))
+        return Reading("sum", (0,), (False,), tuple(k for k, x in enumerate(a) if x not in out),
+                       "".join(x for x in a if x not in out))
     return None
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import opt_einsum
 
+from .arrays import as_float_array, fresh
 from .graph import trace_graph
-from .ops.base import fresh
-from .limits import check_bytes, format_bytes
+from .limits import check_bytes, check_fits, format_bytes
 
 ORDERS = ("reverse", "forward", "optimal")
 
@@ -107,10 +107,30 @@ class NaivePlan:
         """Entries of the largest array any step makes, the result included."""
         return max([s.largest for s in self.steps] + [int(np.prod(self.shape, dtype=np.int64))])
 
+    def last_uses(self):
+        """For each operand key, the index of the last step that reads it."""
+        return {key: i for i, s in enumerate(self.steps) for key in s.operands}
+
     @property
     def held_bytes(self):
-        """Bytes held at the peak: every local Jacobian, plus the largest product."""
-        return sum(self.local_bytes.values()) + 8 * self.largest_intermediate
+        """Bytes held at the peak of the run, from shapes alone.
+
+        Every local Jacobian is built first and kept until its last use; an
+        accumulated product lives from the step that makes it to the last
+        step that reads it; each step also holds its own intermediates and,
+        when it adds into a sum already held, a second copy of that sum.
+        """
+        live = {key: int(np.prod(shape, dtype=np.int64)) for key, (_, shape) in self.local.items()}
+        last = self.last_uses()
+        peak = sum(live.values())
+        for i, s in enumerate(self.steps):
+            made = s.largest if s.spec else 0  # a plain step passes its operand on
+            peak = max(peak, sum(live.values()) + made + s.adds)
+            live[s.target] = s.largest  # the product's size: the sum it joins has the same
+            for key in s.operands:
+                if last[key] == i and key != self.result:
+                    live.pop(key, None)
+        return 8 * max(peak, sum(live.values()), int(np.prod(self.shape, dtype=np.int64)))
 
     def __str__(self):
         lines = [f"{self.order} order: {len(self.steps)} step(s), {self.flops:,} FLOPs, largest "
@@ -256,12 +276,13 @@ def naive_plan(graph, source, order="reverse"):
 
 def _refuse_if_too_large(plan):
     """Check what the plan will hold at its peak, before allocating anything."""
-    if not plan.local:
+    if not plan.local:  # the output is the input: its Jacobian is the identity
+        check_fits(plan.shape, "the identity Jacobian of a function returning its input",
+                   "jac.grad(f) or jac.vjp(f, ...)")
         return
     name, shape = max(plan.local.values(), key=lambda x: int(np.prod(x[1], dtype=object)))
     check_bytes(plan.held_bytes, f"the naive chain, whose largest local Jacobian {name} has "
-                f"shape {shape}, would hold every local Jacobian at once and", "jac.grad(f) or "
-                f"jac.vjp(f, ...)")
+                f"shape {shape}, would at its peak", "jac.grad(f) or jac.vjp(f, ...)")
 
 
 def _naive(graph, source, order, terms=None):
@@ -276,7 +297,8 @@ def _naive(graph, source, order, terms=None):
     for key in plan.local:
         _, child, k = key
         values[key] = nodes[child].derivative(k).materialise()
-    for s in plan.steps:
+    last = plan.last_uses()
+    for i, s in enumerate(plan.steps):
         operands = [values[key] for key in s.operands]
         if s.spec is None:
             term = operands[0]
@@ -285,6 +307,9 @@ def _naive(graph, source, order, terms=None):
         if terms is not None:
             terms.append((s.what, term))
         values[s.target] = values[s.target] + term if s.target in values else term
+        for key in s.operands:  # free what no later step reads, as held_bytes assumes
+            if last[key] == i and key != plan.result:
+                del values[key]
     jacobian = values.get(plan.result)
     if jacobian is None:  # the output does not depend on the input at all
         jacobian = np.zeros(plan.shape)
@@ -406,6 +431,14 @@ def _result_for(cotangent, node, inputs=()):
     return np.zeros(node.shape) if g is None else fresh(g, inputs)
 
 
+def _results_for(cotangent, nodes, inputs):
+    """Fresh cotangents of ``nodes``, none sharing memory with another or with ``inputs``."""
+    results = []
+    for node in nodes:
+        results.append(_result_for(cotangent, node, list(inputs) + results))
+    return tuple(results)
+
+
 def grad(f, wrt=0):
     """The gradient of a scalar ``f`` by a reverse sweep of VJPs; no Jacobian is built.
 
@@ -431,8 +464,7 @@ def grad(f, wrt=0):
                              f"jac.jacobian(f) for the full Jacobian")
         sources = [graph.inputs[i] for i in indices]
         cotangent = _backward(graph, np.ones(()), sources)
-        inputs = [n.value for n in graph.inputs]
-        results = tuple(_result_for(cotangent, s, inputs) for s in sources)
+        results = _results_for(cotangent, sources, [n.value for n in graph.inputs])
         return results if many else results[0]
     return gradient
 
@@ -451,13 +483,12 @@ def vjp(f, *args):
     out = graph.output
 
     def pullback(g):
-        g = np.asarray(g, dtype=np.float64)
+        g = as_float_array(g, "the cotangent")
         if g.shape != out.shape:
             raise ValueError(f"the cotangent has shape {g.shape} but f's output {out.name} has "
                              f"shape {out.shape}; they must be equal")
         cotangent = _backward(graph, g)
-        inputs = [n.value for n in graph.inputs] + [g]
-        return tuple(_result_for(cotangent, n, inputs) for n in graph.inputs)
+        return _results_for(cotangent, graph.inputs, [n.value for n in graph.inputs] + [g])
     return out.value.copy(), pullback
 
 
@@ -482,7 +513,7 @@ def jvp(f, args, tangents):
     graph = trace_graph(f, *args)
     tangent = {}
     for n, t in zip(graph.inputs, tangents):
-        t = np.asarray(t, dtype=np.float64)
+        t = as_float_array(t, f"the tangent for {n.name}")
         if t.shape != n.shape:
             raise ValueError(f"the tangent for {n.name} has shape {t.shape}, but {n.name} "
                              f"has shape {n.shape}")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .limits import check_fits
+
 
 def finite_difference_jacobian(f, *args, wrt=0, eps=1e-6):
     """The Jacobian of ``f`` w.r.t. ``args[wrt]`` by central differences.
@@ -37,6 +39,8 @@ def finite_difference_jacobian(f, *args, wrt=0, eps=1e-6):
     args = [np.array(a, dtype=np.float64) for a in args]
     x = args[wrt]
     out_shape = np.shape(f(*args))
+    check_fits(out_shape + x.shape, "the finite-difference Jacobian",
+               "check_vjp with a cotangent, on a smaller problem,")
     J = np.empty(out_shape + x.shape)
     for c in np.ndindex(x.shape):
         h = eps * max(1.0, abs(x[c]))
@@ -174,6 +178,9 @@ def sample_inputs(op, shapes, seed=0):
     (±uniform on [0.3, 2], so a ReLU's kink is never within a finite
     difference step).
     """
+    if len(shapes) != len(op.arg_names):
+        raise ValueError(f"{op.name} takes {len(op.arg_names)} argument(s) "
+                         f"({', '.join(op.arg_names)}); got {len(shapes)} shape(s) {shapes!r}")
     rng = np.random.default_rng(seed)
     domains = op.domains or ("real",) * len(shapes)
     draw = {

@@ -20,6 +20,7 @@ import opt_einsum
 
 from .chain import _wrt_tuple
 from .algebra import read
+from .arrays import fresh
 from .graph import trace_graph
 from .index import tex
 
@@ -28,6 +29,27 @@ from .index import tex
 def _expression(spec, shapes):
     """A compiled contraction: its path is searched once per spec and shapes."""
     return opt_einsum.contract_expression(spec, *shapes)
+
+
+def _placed(core, e):
+    """How a step's einsum result is written into the cotangent, in matrix notation.
+
+    The einsum leaves out result indices that are tied to each other (a
+    trace's δ_cd: the result is diagonal) or that no operand carries (a sum
+    over rows: the result is copied along them); ``None`` where neither a
+    ``𝟙``, an ``I`` nor a ``diag`` says it.
+    """
+    labels = e.result_labels
+    tied = len(set(e.rep[x] for x in labels)) < len(labels)
+    if not e.kept:  # a scalar on the diagonal, or in every entry
+        return f"{core} I" if tied else f"{core} 𝟙"
+    if len(labels) == 2 and len(e.kept) == 1:
+        if tied:
+            return f"diag({core})"
+        # A vector copied along the other axis: an outer product with ones.
+        core = f"({core})" if " " in core else core
+        return f"{core} 𝟙ᵀ" if e.rep[labels[0]] == e.kept else f"𝟙 {core}ᵀ"
+    return None
 
 
 @dataclass
@@ -51,12 +73,8 @@ class Instruction:
         for (t, e), names in zip(self.plans, self.names):
             reading = read(e.spec)
             readable = reading.text(names, t.sign) if reading else None
-            if readable and not e.direct and not e.kept:
-                # A scalar written on a diagonal (trace) or into every entry (sum).
-                tied = len(set(e.rep[x] for x in e.result_labels)) < len(e.result_labels)
-                readable += " I" if tied else " 𝟙"
-            elif not e.direct:
-                readable = None
+            if readable and not e.direct:
+                readable = _placed(readable, e)
             parts.append(readable or f"{'−' if t.sign < 0 else ''}einsum('{e.spec}', "
                                      f"{', '.join(names)})")
         return " + ".join(parts).replace("+ −", "− ")
@@ -83,7 +101,7 @@ class Instruction:
         return contribution
 
 
-@dataclass
+@dataclass(repr=False)
 class Program:
     """The derived reverse sweep of a traced scalar function.
 
@@ -119,8 +137,11 @@ class Program:
             gp = ins.run(cotangent[id(ins.child)])
             key = id(ins.parent)
             cotangent[key] = gp if key not in cotangent else cotangent[key] + gp
-        self.gradients = tuple(cotangent[id(s)] if id(s) in cotangent else np.zeros(s.shape)
-                               for s in self.sources)
+        gradients = []
+        for s in self.sources:  # each its own array, even for wrt=(0, 0)
+            g = cotangent[id(s)] if id(s) in cotangent else np.zeros(s.shape)
+            gradients.append(fresh(g, [n.value for n in self.graph.inputs] + gradients))
+        self.gradients = tuple(gradients)
         names = {id(n): n.name for n in self.graph.nodes}
         self.cotangents = {names[key]: g for key, g in cotangent.items()}
         return self.gradients
@@ -138,6 +159,9 @@ class Program:
             rows.append((f"{target} {op}", ins.formula(), ins.einsums(),
                          f"from {ins.derivative}:  " + ";  ".join(steps)))
         return rows
+
+    def __repr__(self):
+        return str(self)
 
     def __str__(self):
         rows = self.lines()

@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .arrays import as_float_array
 from .ops import REGISTRY, Op
-from .ops.base import as_float_array
 
 
 @dataclass(eq=False)
@@ -83,11 +83,14 @@ class Graph:
         return node
 
     def unique_name(self, name):
-        """``name``, or ``name_2``, ``name_3``… if a node has it already."""
+        """``name``, or ``name2``, ``name3``… if a node has it already.
+
+        No underscore: ``tanh_2`` would read as a subscript in ``∂tanh_2_ab``.
+        """
         candidate, k = name, 1
         while candidate in self._taken:
             k += 1
-            candidate = f"{name}_{k}"
+            candidate = f"{name}{k}"
         return candidate
 
     def children(self, node):
@@ -193,7 +196,7 @@ class Traced:
     @staticmethod
     def __jac_apply__(op, args, params):
         graph = next(a.graph for a in args if isinstance(a, Traced))
-        op.check_arity(args)
+        op.check_call(args, params)
         parents = tuple(_node_of(graph, a) for a in args)
         # Inputs and constants were checked on entering the graph; every node
         # after them is an op's float64 output.

@@ -28,6 +28,7 @@ from itertools import combinations
 import numpy as np
 import opt_einsum
 
+from .arrays import as_float_array
 from .limits import check_fits
 
 # Output and input labels for Jacobians of arrays of order ≤ 2, as in the
@@ -45,8 +46,8 @@ def labels_for(out_ndim, in_ndim, avoid=()):
     ----------
     out_ndim, in_ndim : int
     avoid : iterable of str
-        Printed names; a label that is a name's leading letter is avoided,
-        so ``∂a3/∂z3`` is not written ``∂a3_a/∂z3_c``.
+        Printed names; a label that a name could be read as (``a``, ``a3``,
+        ``b′``) is avoided, so ``∂a3/∂z3`` is not written ``∂a3_a/∂z3_c``.
 
     >>> labels_for(2, 2)
     ('ab', 'cd')
@@ -58,7 +59,8 @@ def labels_for(out_ndim, in_ndim, avoid=()):
     ('abc', 'def')
     """
     if out_ndim <= 2 and in_ndim <= 2:
-        taken = {name[:1] for name in avoid}
+        # A name reads like a label when it is one letter, perhaps with digits or primes.
+        taken = {name[:1] for name in avoid if name[1:].strip("0123456789'′") == ""}
         for out, inp in _PAIRS:
             if not taken & set(out[:out_ndim] + inp[:in_ndim]):
                 return out[:out_ndim], inp[:in_ndim]
@@ -124,7 +126,8 @@ class Factor:
             return self.latex or tex(self.name)
         name = self.latex or tex(self.name)
         # A fraction or a compound name takes its subscript as a whole, too.
-        if r"\frac" in name or (self.latex is None and is_compound(self.name)):
+        wrapped = name.startswith(r"\left(")
+        if not wrapped and (r"\frac" in name or (self.latex is None and is_compound(self.name))):
             name = rf"\left({name}\right)"
         return f"{name}_{{{self.labels}}}"
 
@@ -520,7 +523,7 @@ class Derivative:
             ``einsum('ab,abcd->cd', g, J)`` computed without ``J``: the deltas
             are eliminated first, e.g. ``g_ab X_ac δ_bd → g_ad X_ac``.
         """
-        g = np.asarray(g, dtype=float)
+        g = as_float_array(g, "the cotangent g")
         _check_operand("cotangent g", g, self.out_shape, self, "output")
         return self._contract([(self.out_labels, g)], self.in_labels, self.in_shape)
 
@@ -537,7 +540,7 @@ class Derivative:
         ndarray, shape ``out_shape``
             ``einsum('abcd,cd->ab', J, t)`` computed without ``J``.
         """
-        t = np.asarray(t, dtype=float)
+        t = as_float_array(t, "the tangent t")
         _check_operand("tangent t", t, self.in_shape, self, "input")
         return self._contract([(self.in_labels, t)], self.out_labels, self.out_shape)
 

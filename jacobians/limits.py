@@ -2,8 +2,10 @@
 
 A 4th-order Jacobian grows as the fourth power of the layer width: at
 n = m = p = 200, ∂H/∂W of ``H = X W`` already needs 12.8 GB. Every place that
-materialises a Jacobian asks :func:`check_fits` first, so an oversized request
-is refused with a message *before* any memory is allocated.
+materialises a Jacobian — an op's, a naive chain's (all it holds at its
+peak), a finite-difference one — asks :func:`check_fits` or
+:func:`check_bytes` first, so an oversized request is refused with a message
+*before* any memory is allocated.
 """
 from contextlib import contextmanager
 

@@ -29,9 +29,10 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextToPath
 
+from .arrays import as_float_array
 from .chain import naive_plan
 from .index import labels_for
-from .structure import _real_array, _split, as_matrix
+from .structure import _split, as_matrix
 
 _VALUES = matplotlib.colormaps["RdBu"]
 _SPY = ListedColormap(["white", "#1d2e5c"])
@@ -157,7 +158,7 @@ def plot_shape(J, out_ndim, names=None, ax=None):
     if names is None:
         names = ("y" if out_ndim <= 1 else "Y", "x" if in_ndim <= 1 else "X")
     of, by = names
-    letters = "".join(labels_for(out_ndim, in_ndim))
+    letters = "".join(labels_for(out_ndim, in_ndim, avoid=names))
 
     def source(k):
         return (of, k) if k < out_ndim else (by, k - out_ndim)
@@ -387,7 +388,7 @@ def plot_collapse(J, g, ax=None):
     >>> print(fig.axes[0].get_title())
     A diagonal Jacobian: gᵀJ = g ⊙ diag(J)
     """
-    J, g = _real_array(J, "J"), _real_array(g, "g")
+    J, g = as_float_array(J, "J"), as_float_array(g, "g")
     if J.shape != g.shape + g.shape:
         raise ValueError(f"J has shape {J.shape} and g has shape {g.shape}; J must have shape "
                          f"{g.shape + g.shape} (the output's shape twice: a Jacobian whose "

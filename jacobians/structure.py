@@ -22,26 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import as_float_array
 from .index import labels_for
 
 _ORDERS = ("C", "F")
 _LAYOUTS = ("numerator", "denominator")
 
 
-def _real_array(x, what):
-    """``x`` as a float64 array, refusing non-real or non-finite data."""
-    a = np.asarray(x)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must hold real numbers, got dtype {a.dtype}")
-    a = a.astype(np.float64, copy=False)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{what} has NaN or infinite entries")
-    return a
-
-
 def _split(J, out_ndim):
     """Check ``out_ndim`` against ``J`` and return ``(J, out_shape, in_shape)``."""
-    J = _real_array(J, "J")
+    J = as_float_array(J, "J")
     if isinstance(out_ndim, bool) or not isinstance(out_ndim, (int, np.integer)) \
             or not 0 <= out_ndim <= J.ndim:
         raise ValueError(f"out_ndim must be an int from 0 to {J.ndim} (the number of axes of "
@@ -183,7 +173,7 @@ def nearest_kronecker(M, shape_a, shape_b):
     >>> bool(np.allclose(A, X) and np.allclose(B, np.eye(2)) and err < 1e-12)
     True
     """
-    M = _real_array(M, "M")
+    M = as_float_array(M, "M")
     (m1, n1), (m2, n2) = _shape2(shape_a, "shape_a"), _shape2(shape_b, "shape_b")
     if M.shape != (m1 * m2, n1 * n2):
         raise ValueError(f"M has shape {M.shape}, but A {(m1, n1)} ⊗ B {(m2, n2)} has shape "

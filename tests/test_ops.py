@@ -257,3 +257,54 @@ def test_too_large_a_jacobian_is_refused_before_allocating():
 def test_memory_limit_must_be_positive():
     with pytest.raises(ValueError, match="positive number of bytes"):
         jac.set_memory_limit(0)
+
+
+def test_power_at_zero():
+    Z = np.array([0.0, 1.0, -2.0])
+    np.testing.assert_array_equal(jac.power(Z, exponent=0), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(jac.power.jacobian(Z, exponent=0), np.zeros((3, 3)))
+    np.testing.assert_array_equal(jac.power.jacobian(Z, exponent=2), np.diag(2 * Z))
+    with pytest.raises(ValueError, match="nonzero for the negative exponent -1"):
+        jac.power(Z, exponent=-1)
+    with pytest.raises(ValueError, match="positive for the exponent 0.5"):
+        jac.power(Z, exponent=0.5)
+
+
+def test_every_example_fits_its_op():
+    for name, op in jac.REGISTRY.items():
+        for shapes, params in op.examples:
+            assert len(shapes) == len(op.arg_names), name
+            op(*sample_inputs(op, shapes), **params)
+    with pytest.raises(ValueError, match=r"matmul takes 2 argument\(s\)"):
+        sample_inputs(jac.matmul, ((2, 3),))
+
+
+def test_the_shipped_checks_catch_a_wrong_vjp_and_jvp():
+    X, W = np.arange(6.0).reshape(2, 3), np.ones((3, 2))
+    g, t = np.ones((2, 2)), np.ones((3, 2))
+    f = lambda X, W: jac.matmul(X, W)  # noqa: E731
+    assert jac.check_vjp(X.T @ g, g, f, X, W, wrt=1)
+    assert not jac.check_vjp(g @ X, g, f, X, W, wrt=1)     # a learner's misordered product
+    assert jac.check_jvp(X @ t, t, f, X, W, wrt=1)
+    assert not jac.check_jvp(2 * X @ t, t, f, X, W, wrt=1)
+    assert not jac.check_jacobian(np.zeros((2, 2, 3, 2)), f, X, W, wrt=1)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: jac.sum(np.ones((2, 3)), axes=0), TypeError, r"sum has no parameter 'axes'; its parameters are axis"),
+    (lambda: jac.tanh(np.ones(2), axis=0), TypeError, r"tanh has no parameter 'axis'; it takes none"),
+    (lambda: jac.sum(np.ones((2, 3)), axis=(0, 1)), ValueError, "one axis"),
+    (lambda: jac.matmul.vjp(np.ones(2), np.ones((2, 2)), np.ones(2), wrt=(5,)), ValueError, "wrt=5"),
+    (lambda: jac.matmul.derivative(np.ones((2, 2)), np.ones(2), names=("A",)), ValueError, "names needs"),
+    (lambda: jac.softmax(np.ones((2, 0))), ValueError, r"at least one entry.*\(2, 0\)"),
+])
+def test_more_bad_input_is_explained(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_reshape_takes_numpys_shapes():
+    X = np.arange(6.0).reshape(2, 3)
+    assert jac.reshape(X, shape=(-1,)).shape == (6,)
+    assert jac.reshape(X, shape=6).shape == (6,)
+    assert jac.reshape.jacobian(X, shape=(3, -1)).shape == (3, 2, 2, 3)

@@ -18,8 +18,8 @@ from jacobians.index import Derivative  # noqa: E402
 from jacobians.plot import plot_chain, plot_collapse, plot_shape, plot_sparsity  # noqa: E402
 
 # Deterministic PNGs: Agg draws the same pixels every time, and PNG files
-# carry no timestamp; only the "Software" key (matplotlib's version) is
-# dropped, so the bytes also agree across matplotlib versions.
+# carry no timestamp; dropping the "Software" key (matplotlib's version)
+# leaves nothing in the file that changes from one run to the next.
 PNG = {"format": "png", "dpi": 50, "metadata": {"Software": None}}
 
 

@@ -11,6 +11,7 @@ given the forward value, they do no checking and recompute nothing.
 """
 import numpy as np
 
+from ..arrays import as_float_array, fresh
 from ..index import Derivative, labels_for
 
 REGISTRY = {}
@@ -21,44 +22,11 @@ def cased(name, ndim):
     return name.lower() if ndim <= 1 else name.upper()
 
 
-def as_float_array(x, where):
-    """``x`` as a float64 array: integers are converted, anything else refused.
-
-    Raises
-    ------
-    TypeError
-        For complex, object or string data.
-    ValueError
-        For NaN or infinite entries, which would give a silently wrong answer.
-    """
-    a = np.asarray(x)
-    if a.dtype.kind in "biu":
-        a = a.astype(np.float64)
-    elif a.dtype.kind != "f":
-        raise TypeError(f"{where} must hold real numbers, got dtype {a.dtype}")
-    elif a.dtype != np.float64:
-        a = a.astype(np.float64)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{where} has NaN or infinite entries; derivatives there are undefined")
-    return a
-
-
-def fresh(result, inputs):
-    """``result`` as an array sharing no memory with ``inputs``.
-
-    Views (a transpose, a reshape) are copied so that a caller who writes
-    into a result never changes an argument, and the other way round.
-    """
-    result = np.asarray(result, dtype=np.float64)
-    if any(np.may_share_memory(result, a) for a in inputs) or not result.flags.writeable:
-        return result.copy()
-    return result
-
-
 class Op:
     """An operation with its value, Jacobian, VJP and JVP.
 
     Subclasses set ``name``, ``arg_names`` (one per differentiable argument),
+    ``params`` (the names of its constant keyword parameters, like ``axis``),
     ``out_name``, ``examples`` (argument shapes and parameters, the first of
     which prints the default formula) and ``domains`` (``"real"``,
     ``"positive"`` or ``"away_from_zero"`` per argument, used to sample inputs
@@ -67,6 +35,7 @@ class Op:
 
     name = None
     arg_names = ()
+    params = ()
     out_name = "y"
     examples = ()
     domains = None
@@ -214,14 +183,20 @@ class Op:
         return f"<op {self.name}({', '.join(self.arg_names)})>"
 
     # --- plumbing ---------------------------------------------------------
-    def check_arity(self, args):
-        """Raise TypeError unless ``args`` has one entry per argument of the op."""
+    def check_call(self, args, params):
+        """Raise TypeError unless there is one array per argument and every parameter is known."""
         if len(args) != len(self.arg_names):
             raise TypeError(f"{self.name} takes {len(self.arg_names)} array argument(s) "
                             f"({', '.join(self.arg_names)}), got {len(args)}")
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            takes = f"its parameters are {', '.join(self.params)}" if self.params else \
+                "it takes none"
+            raise TypeError(f"{self.name} has no parameter {', '.join(map(repr, unknown))}; "
+                            f"{takes}")
 
     def _prepare(self, args, params):
-        self.check_arity(args)
+        self.check_call(args, params)
         args = tuple(as_float_array(a, f"{self.name}: argument {n}")
                      for a, n in zip(args, self.arg_names))
         self._check(*args, **params)
@@ -251,10 +226,10 @@ class Op:
         recomputed.
         """
         names = tuple(names) if names else self.names(args, out)
-        labels = labels_for(np.ndim(out), args[i].ndim, avoid=(names[i], names[-1]))
         if len(names) != len(args) + 1:
             raise ValueError(f"{self.name}: names needs one name per argument and one for the "
                              f"output, {len(args) + 1} in all, got {names!r}")
+        labels = labels_for(np.ndim(out), args[i].ndim, avoid=(names[i], names[-1]))
         terms = self._terms(i, args, out, labels, names, **params)
         return Derivative(names[-1], names[i], *labels, np.shape(out), args[i].shape, tuple(terms))
 
@@ -262,7 +237,7 @@ class Op:
         v = as_float_array(v, f"{self.name}: the {what}")
         if v.shape != tuple(shape):
             names = self.names(args, out)
-            i = wrt[0] if isinstance(wrt, tuple) else self._wrt(wrt)
+            i = self._wrt(wrt[0] if isinstance(wrt, tuple) else wrt)
             jshape = tuple(np.shape(out)) + args[i].shape
             whose = names[-1] if side == "output" else names[i]
             raise ValueError(

@@ -178,6 +178,7 @@ class Exp(Unary):
     """``U = exp(Z)``; ``f' = exp(Z) = U``; VJP ``g ⊙ U``."""
     name = "exp"
     partial_names = ("exp({0})",)
+    partial_latex = (r"\exp({0})",)
     _value = staticmethod(np.exp)
 
     def _partial(self, wrt, args, out, **params):
@@ -311,22 +312,29 @@ softplus = Softplus()
 class Power(Unary):
     """``U = Z^p`` for a constant exponent ``p``; ``f' = p Z^(p−1)``.
 
-    ``Z`` must be positive unless ``p`` is a whole number.
+    ``Z`` must be positive unless ``p`` is a whole number, and nonzero when
+    ``p`` is negative. For ``p = 0`` the value is 1 and the derivative 0.
     """
     name = "power"
+    params = ("exponent",)
     domains = ("positive",)
-    examples = (((3,), {"exponent": 3}), ((2, 3), {"exponent": 0.5}))
+    examples = ((((3,),), {"exponent": 3}), (((2, 3),), {"exponent": 0.5}),
+                (((2, 2),), {"exponent": -1}), (((3,),), {"exponent": 0}))
 
     def _check(self, Z, exponent):
         if not np.isscalar(exponent) or not np.isfinite(exponent):
             raise ValueError(f"power: the exponent must be a finite number, got {exponent!r}")
         if float(exponent) != int(exponent) and (Z <= 0).any():
             raise ValueError(f"power: Z must be positive for the exponent {exponent}")
+        if exponent < 0 and (Z == 0).any():
+            raise ValueError(f"power: Z must be nonzero for the negative exponent {exponent}")
 
     def _value(self, Z, exponent):
         return np.power(Z, float(exponent))
 
     def _partial(self, wrt, args, out, exponent):
+        if exponent == 0:  # Z⁰ = 1 everywhere, even where 0 · 0⁻¹ would say NaN
+            return np.zeros_like(args[0])
         return exponent * np.power(args[0], exponent - 1.0)
 
     def _partial_name(self, wrt, names, exponent):

@@ -117,6 +117,7 @@ class Transpose(Op):
     """
     name = "transpose"
     arg_names = ("X",)
+    params = ("axes",)
     out_name = "Y"
     examples = ((((2, 3),), {}), (((2, 3, 4),), {"axes": (2, 0, 1)}), (((3,),), {}))
 
@@ -156,13 +157,16 @@ class Reshape(Op):
     """
     name = "reshape"
     arg_names = ("X",)
+    params = ("shape",)
     out_name = "y"
     examples = ((((2, 3),), {"shape": (6,)}), (((6,),), {"shape": (3, 2)}))
 
     def _check(self, X, shape):
-        if int(np.prod(shape)) != X.size:
+        try:  # NumPy's own rules, -1 included; a view costs nothing
+            np.reshape(X, shape)
+        except (ValueError, TypeError):
             raise ValueError(f"reshape: X has shape {X.shape} ({X.size} entries) and cannot "
-                             f"be reshaped to {tuple(shape)}")
+                             f"be reshaped to {shape!r}") from None
 
     def _value(self, X, shape):
         return np.reshape(X, shape)
@@ -185,7 +189,12 @@ reshape = Reshape()
 
 
 def _axis(name, X, axis):
-    if axis is not None and not -X.ndim <= axis < X.ndim:
+    if axis is None:
+        return
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{name}: axis must be one axis (an int) or None for all entries, "
+                         f"got {axis!r}")
+    if not -X.ndim <= axis < X.ndim:
         raise ValueError(f"{name}: axis {axis} is out of range for X of shape {X.shape}")
 
 
@@ -199,6 +208,7 @@ class Sum(Op):
     """
     name = "sum"
     arg_names = ("X",)
+    params = ("axis",)
     out_name = "s"
     examples = ((((2, 3),), {}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": 0}),
                 (((4,),), {}))
@@ -218,7 +228,7 @@ class Sum(Op):
         kept = [k for k in range(X.ndim) if axis is None or k != axis % X.ndim]
         parts = [Delta(o, I[k]) for o, k in zip(O, kept)]
         scale = self._scale(X, axis)
-        if scale:
+        if scale and scale != 1:
             parts.insert(0, Factor(f"1/{scale}", "", np.float64(1 / scale)))
         return [term(*parts)]
 

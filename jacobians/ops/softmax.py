@@ -12,7 +12,7 @@ independently (the rows are tied by deltas ``δ_ac``).
 import numpy as np
 
 from ..index import Delta, Factor, term
-from .base import Op
+from .base import Op, cased
 
 
 def _log_softmax(z):
@@ -31,8 +31,9 @@ class _LastAxis(Op):
     examples = ((((3,),), {}), (((2, 3),), {}))
 
     def _check(self, Z):
-        if Z.ndim == 0:
-            raise ValueError(f"{self.name}: Z must have at least one axis, got a scalar")
+        if Z.ndim == 0 or Z.shape[-1] == 0:
+            raise ValueError(f"{self.name}: Z needs a last axis with at least one entry to "
+                             f"normalise over, got shape {Z.shape}")
 
 
 class Softmax(_LastAxis):
@@ -83,9 +84,9 @@ class LogSoftmax(_LastAxis):
 
     def _terms(self, wrt, args, out, labels, names):
         rows, O, I = _rows(labels)
-        s = np.exp(out)
+        s = cased("s", out.ndim)  # the softmax, exp(l)
         return [term(*rows, Delta(O[-1], I[-1])),
-                term(Factor("s", O[:-1] + I[-1], s, "s"), *rows, sign=-1)]
+                term(Factor(s, O[:-1] + I[-1], np.exp(out)), *rows, sign=-1)]
 
     def vjp_rule(self, wrt, g, args, out):
         return g - np.exp(out) * g.sum(axis=-1, keepdims=True)

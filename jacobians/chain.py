@@ -16,6 +16,7 @@ to the output. The order of contraction is a choice:
 rule passes a cotangent back (or a tangent forward) without forming any
 Jacobian — what frameworks do.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -280,7 +281,7 @@ def _refuse_if_too_large(plan):
         check_fits(plan.shape, "the identity Jacobian of a function returning its input",
                    "jac.grad(f) or jac.vjp(f, ...)")
         return
-    name, shape = max(plan.local.values(), key=lambda x: int(np.prod(x[1], dtype=object)))
+    name, shape = max(plan.local.values(), key=lambda x: math.prod(x[1]))
     check_bytes(plan.held_bytes, f"the naive chain, whose largest local Jacobian {name} has "
                 f"shape {shape}, would at its peak", "jac.grad(f) or jac.vjp(f, ...)")
 

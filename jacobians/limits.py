@@ -7,6 +7,7 @@ peak), a finite-difference one — asks :func:`check_fits` or
 :func:`check_bytes` first, so an oversized request is refused with a message
 *before* any memory is allocated.
 """
+import math
 from contextlib import contextmanager
 
 import numpy as np
@@ -85,7 +86,7 @@ def check_fits(shape, what, instead, itemsize=8):
     JacobianTooLarge
         If ``prod(shape) * itemsize`` exceeds :func:`get_memory_limit`.
     """
-    nbytes = int(np.prod(shape, dtype=object)) * itemsize
+    nbytes = math.prod(shape) * itemsize  # exact Python ints: no overflow for huge shapes
     check_bytes(nbytes, f"{what} would have shape {tuple(shape)} and", instead)
 
 

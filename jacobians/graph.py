@@ -93,6 +93,12 @@ class Graph:
             candidate = f"{name}{k}"
         return candidate
 
+    def rename(self, node, label):
+        """Call ``node`` ``label`` (made unique), freeing its old name."""
+        self._taken.discard(node.name)
+        node.name = self.unique_name(label)
+        self._taken.add(node.name)
+
     def children(self, node):
         """The ``(child, position)`` pairs in which ``node`` is an argument."""
         return [(c, k) for c in self.nodes for k, p in enumerate(c.parents) if p is node]
@@ -258,10 +264,7 @@ def name(x, label):
     H
     """
     if isinstance(x, Traced):
-        graph = x.graph
-        graph._taken.discard(x.node.name)
-        x.node.name = graph.unique_name(label)
-        graph._taken.add(x.node.name)
+        x.graph.rename(x.node, label)
     return x
 
 

@@ -6,8 +6,9 @@ side — ``_value``, ``_terms`` (the Jacobian in index notation), ``vjp_rule``
 The base class turns them into the public calls, checks inputs and shapes with
 messages that name the op, and never lets a result share memory with an input.
 
-The two rules are public because a sweep over a graph calls them directly:
-given the forward value, they do no checking and recompute nothing.
+The two rules are public, and so are ``value_at`` and ``derivative_at``,
+because a sweep over a graph calls them directly: given arrays it has
+already checked (and the forward value), they convert and recompute nothing.
 """
 import numpy as np
 

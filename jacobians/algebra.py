@@ -5,14 +5,21 @@ one or two operands of order ≤ 2: ``'ad,ac->cd'`` is ``Xᵀ g``, ``'c,d->cd'``
 is ``g vᵀ``, ``'cd,cd->cd'`` is ``g ⊙ σ'(Z)``. :func:`read` recognises those
 shapes; a :class:`Reading` both prints the formula a textbook would write
 and computes it the way NumPy would (a BLAS product on transposed views, no
-copies), so the derived program runs as fast as hand-written code.
+copies): every contraction the library runs that reads as matrix algebra is
+computed this way (:func:`jacobians.contract.contract`), so a derived
+program runs as fast as hand-written code.
 """
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from .index import is_compound
+
+
+def is_compound(name):
+    """Whether a printed name needs parentheses before a subscript or a ᵀ: ``y/p``."""
+    wrapped = name.startswith("(") and name.endswith(")")
+    return not wrapped and any(ch in name for ch in " /+−-*^⊙")
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,27 @@
 """The chain rule, two ways: contracting full Jacobians, and sweeping VJPs.
 
+Both are the sweeps of ``sweep.py``, with different rules on the edges.
+
 *Naive* (:func:`jacobian`, :func:`chain_rule`): every local Jacobian of the
 traced graph is materialised — 3rd- and 4th-order tensors included — and the
 chain is contracted with opt_einsum, summing over every path from the input
 to the output. The order of contraction is a choice:
 
-* ``"reverse"`` starts at the output: ``∂out/∂node`` for each node going back;
-* ``"forward"`` starts at the input: ``∂node/∂in`` for each node going on;
-* ``"optimal"`` hands each path's whole chain to opt_einsum to order; on a
-  single chain with a scalar output it finds reverse mode by itself. On a
-  graph with several paths it orders each path alone and cannot share
-  sub-chains between them, so it can cost more than reverse order (Q2).
+* ``"reverse"`` starts at the output: ``∂out/∂node`` for each node going back
+  (the reverse sweep with dense local Jacobians);
+* ``"forward"`` starts at the input: ``∂node/∂in`` for each node going on
+  (the forward sweep with dense local Jacobians);
+* ``"optimal"`` contracts each path's whole chain in the cheapest order of
+  neighbour products (the matrix-chain problem, solved exactly); on a single
+  chain with a scalar output that is reverse mode. On a graph with several
+  paths each is ordered alone and shares nothing with the others, so it can
+  cost more than reverse order (Q2), and a graph with more than
+  :data:`MAX_PATHS` paths is contracted in the cheaper of reverse and forward
+  order instead, with a note saying so.
+
+Before anything is allocated, the run is planned by running it on shapes
+alone (:func:`naive_plan`): what it would hold at its peak is refused if it
+exceeds the memory limit.
 
 *Efficient* (:func:`grad`, :func:`vjp`, :func:`jvp`): each op's hand-written
 rule passes a cotangent back (or a tangent forward) without forming any
@@ -22,75 +33,141 @@ from dataclasses import dataclass, field
 import numpy as np
 import opt_einsum
 
-from .arrays import as_float_array, fresh
+from .abstract import Tally, einsum_cost
+from .arrays import as_float_array, kind, owned
+from .contract import contract
 from .graph import trace_graph
 from .limits import check_bytes, check_fits, format_bytes
+from .sweep import DENSE, HAND, IDENTITY, chain_spec, counter, forward, reverse, shaped_values
 
 ORDERS = ("reverse", "forward", "optimal")
+MAX_PATHS = 64  # past this many paths, contracting each on its own is refused
+
+
+def check_order(order):
+    """Return ``order`` if it is one of :data:`ORDERS`, else raise ValueError."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(map(repr, ORDERS))}, got {order!r}")
+    return order
+
+
+def wrt_indices(wrt, n):
+    """Argument indices from ``wrt`` (an int or a tuple of them) for ``n`` arguments.
+
+    Returns
+    -------
+    indices : tuple of int
+        Each in ``range(n)`` (negative ones counted from the end).
+    many : bool
+        Whether ``wrt`` was a tuple, so the caller returns a tuple.
+
+    >>> wrt_indices(-1, 3), wrt_indices((0, 2), 3)
+    (((2,), False), ((0, 2), True))
+    """
+    many = isinstance(wrt, tuple)
+    indices = wrt if many else (wrt,)
+    if many and not indices:
+        raise ValueError("wrt=() names no argument; give an index or a tuple of them")
+    for i in indices:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -n <= i < n:
+            raise ValueError(f"the function takes {n} argument(s); wrt={wrt!r} is not an "
+                             f"argument index (or a tuple of them)")
+    return tuple(int(i) % n for i in indices), many
+
+
+@dataclass(frozen=True)
+class Local:
+    """A local Jacobian ``∂child/∂parent``, the parent being the child's argument ``position``."""
+
+    child: object
+    position: int
+    parent: object
+
+    @property
+    def name(self):
+        twice = sum(p is self.parent for p in self.child.parents) > 1
+        return (f"∂{self.child.name}/∂{self.parent.name}"
+                + (f" (argument {self.position})" if twice else ""))
+
+    @property
+    def shape(self):
+        return self.child.shape + self.parent.shape
+
+    @property
+    def nbytes(self):
+        return 8 * math.prod(self.shape)
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a naive chain: an einsum (or a plain copy) into a target.
+    """One product of a naive chain: an einsum (or a local Jacobian passed on) into a target.
 
     Attributes
     ----------
     what : str
         The product in words, ``"∂l/∂H · ∂H/∂W"``.
     spec : str or None
-        The einsum; ``None`` when the step only passes one operand on.
-    shapes : tuple of tuple
-        The operands' shapes.
-    flops, largest : int
-        opt_einsum's FLOP count and the entries of the largest intermediate
-        (the result included) for the path it chose.
-    path : tuple
-        That path.
-    operands : tuple
-        Keys of the operands: ``("J", child, position)`` for a local
-        Jacobian, ``("A", node)`` for an accumulated one.
-    target : tuple
-        Key of the accumulated Jacobian this step adds to.
+        The einsum; None when a local Jacobian is passed on as it is.
+    operands : tuple of (Node, Node)
+        Each operand of the einsum as the pair ``(of, by)`` of ``∂of/∂by``,
+        in the order of ``spec``; its subscript is ``of``'s letters, then
+        ``by``'s.
+    target : (Node, Node)
+        The accumulated Jacobian ``∂of/∂by`` the product adds to.
+    locals : tuple of Local
+        The local Jacobians this step multiplies by.
+    flops : int
+        What the step did, counted as it ran on shapes: building its local
+        Jacobians (their coefficients) and contracting them.
     adds : int
-        Entries added because the target already held a path's sum.
+        Entries added because the target already held another path's share.
+    largest : int
+        Entries of the largest array the step makes, its product included.
     """
 
     what: str
     spec: str
-    shapes: tuple
-    flops: int
-    largest: int
-    path: tuple
     operands: tuple
     target: tuple
+    locals: tuple
+    flops: int
     adds: int
+    largest: int
+
+    @property
+    def shapes(self):
+        return tuple(of.shape + by.shape for of, by in self.operands)
 
 
 @dataclass
 class NaivePlan:
-    """What a naive chain will do and cost, known from shapes alone.
+    """What a naive chain does and costs, counted by running it on shapes alone.
 
     Attributes
     ----------
     order : str
+        The order that runs (see ``note`` when it is not the one asked for).
     steps : list of Step
-    local : dict
-        Each local Jacobian's key mapped to ``(name, shape)``.
-    result : tuple
-        Key of the accumulated Jacobian that is the answer.
+    locals : tuple of Local
+        Every local Jacobian it materialises, once each.
     shape : tuple
         The answer's shape, ``out.shape + in.shape``.
+    held_bytes : int
+        The most it holds at once, forward values included.
+    note : str
+        Why the order that runs differs from the one asked for, or ``""``.
     """
 
     order: str
     steps: list
-    local: dict
-    result: tuple
+    locals: tuple
     shape: tuple
+    held_bytes: int
+    note: str = ""
 
     @property
     def flops(self):
-        """FLOPs of every contraction (opt_einsum's count) plus the additions."""
+        """FLOPs of every step plus the additions where paths meet."""
         return sum(s.flops + s.adds for s in self.steps)
 
     @property
@@ -101,42 +178,19 @@ class NaivePlan:
     @property
     def local_bytes(self):
         """Bytes of each local Jacobian in float64, by name ``"∂H/∂W"``."""
-        return {name: 8 * int(np.prod(shape, dtype=np.int64)) for name, shape in self.local.values()}
+        return {local.name: local.nbytes for local in self.locals}
 
     @property
     def largest_intermediate(self):
         """Entries of the largest array any step makes, the result included."""
-        return max([s.largest for s in self.steps] + [int(np.prod(self.shape, dtype=np.int64))])
-
-    def last_uses(self):
-        """For each operand key, the index of the last step that reads it."""
-        return {key: i for i, s in enumerate(self.steps) for key in s.operands}
-
-    @property
-    def held_bytes(self):
-        """Bytes held at the peak of the run, from shapes alone.
-
-        Every local Jacobian is built first and kept until its last use; an
-        accumulated product lives from the step that makes it to the last
-        step that reads it; each step also holds its own intermediates and,
-        when it adds into a sum already held, a second copy of that sum.
-        """
-        live = {key: int(np.prod(shape, dtype=np.int64)) for key, (_, shape) in self.local.items()}
-        last = self.last_uses()
-        peak = sum(live.values())
-        for i, s in enumerate(self.steps):
-            made = s.largest if s.spec else 0  # a plain step passes its operand on
-            peak = max(peak, sum(live.values()) + made + s.adds)
-            live[s.target] = s.largest  # the product's size: the sum it joins has the same
-            for key in s.operands:
-                if last[key] == i and key != self.result:
-                    live.pop(key, None)
-        return 8 * max(peak, sum(live.values()), int(np.prod(self.shape, dtype=np.int64)))
+        return max([s.largest for s in self.steps] + [math.prod(self.shape)])
 
     def __str__(self):
         lines = [f"{self.order} order: {len(self.steps)} step(s), {self.flops:,} FLOPs, largest "
                  f"intermediate {self.largest_intermediate:,} entries; local Jacobians "
                  f"{format_bytes(sum(self.local_bytes.values()))}"]
+        if self.note:
+            lines.append(f"  ({self.note})")
         for s in self.steps:
             how = f"einsum('{s.spec}')" if s.spec else "passed on as it is"
             lines.append(f"  {s.what:32} {how:28} {s.flops + s.adds:>14,} FLOPs")
@@ -156,11 +210,11 @@ class ChainRule:
     """
 
     jacobian: np.ndarray
-    plan: NaivePlan
+    plan: NaivePlan = field(repr=False)
 
     def __getattr__(self, name):
         if name in ("order", "steps", "flops", "additions", "local_bytes",
-                    "largest_intermediate"):
+                    "largest_intermediate", "note"):
             return getattr(self.plan, name)
         raise AttributeError(name)
 
@@ -168,153 +222,286 @@ class ChainRule:
         return str(self.plan)
 
 
-def _wrt_tuple(wrt, n):
-    many = isinstance(wrt, tuple)
-    indices = wrt if many else (wrt,)
-    for i in indices:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -n <= i < n:
-            raise ValueError(f"the function takes {n} argument(s); wrt={wrt!r} is not an "
-                             f"argument index (or a tuple of them)")
-    return tuple(int(i) % n for i in indices), many
+# --- the naive chain --------------------------------------------------------------
+def _identity(shape, like):
+    size = math.prod(shape)
+    return np.eye(size, like=like).reshape(shape + shape)
 
 
-class _Symbols:
-    """Distinct einsum labels for every node's axes (opt_einsum allows unicode)."""
+def _finished(result, out, source, like):
+    """``∂out/∂source`` from what a sweep left: the identity seed or nothing become arrays."""
+    if result is IDENTITY:
+        return _identity(source.shape, like)
+    if result is None:  # the output does not depend on the source
+        return np.zeros(out.shape + source.shape, like=like)
+    return result
+
+
+class _Letters:
+    """Distinct einsum letters for every node's axes, the same in every step of a plan.
+
+    The sweep contracts with letters of its own; a plan prints its steps with
+    these, so that one node has one subscript everywhere (opt_einsum allows
+    unicode past the 52 letters).
+    """
 
     def __init__(self):
         self._next, self._of = 0, {}
 
     def __call__(self, node):
-        if id(node) not in self._of:
-            k = node.value.ndim
-            self._of[id(node)] = "".join(opt_einsum.get_symbol(self._next + j) for j in range(k))
-            self._next += k
-        return self._of[id(node)]
+        if node.index not in self._of:
+            self._of[node.index] = "".join(opt_einsum.get_symbol(self._next + j)
+                                           for j in range(node.ndim))
+            self._next += node.ndim
+        return self._of[node.index]
+
+    def spec(self, operands, target):
+        """The einsum of Jacobians ``∂of/∂by`` given as ``(of, by)`` pairs."""
+        inputs = ",".join(self(of) + self(by) for of, by in operands)
+        return f"{inputs}->{self(target[0])}{self(target[1])}"
 
 
-def naive_plan(graph, source, order="reverse"):
-    """Plan the naive chain from ``source`` to the graph's output, from shapes alone.
+def _reverse_steps(graph, record):
+    out, letters = graph.output, _Letters()
+    steps = []
+    for e in record:
+        local = Local(e.child, e.position, e.parent)
+        size = math.prod(out.shape + e.parent.shape)
+        if e.child is out:
+            steps.append(Step(local.name, None, ((e.child, e.parent),), (out, e.parent),
+                              (local,), e.flops, e.adds, size))
+            continue
+        operands = ((out, e.child), (e.child, e.parent))
+        steps.append(Step(f"∂{out.name}/∂{e.child.name} · {local.name}",
+                          letters.spec(operands, (out, e.parent)), operands, (out, e.parent),
+                          (local,), e.flops, e.adds, size))
+    return steps
 
-    ``"reverse"`` accumulates ``∂out/∂n`` from the output back, ``"forward"``
-    accumulates ``∂n/∂source`` from the input on, and ``"optimal"`` gives each
-    path's whole product to opt_einsum (best per path; paths share nothing).
-    Nothing is materialised, so the plan also prices chains far too large to
-    run.
+
+def _forward_steps(source, record):
+    steps, letters = [], _Letters()
+    for e in record:
+        local = Local(e.child, e.position, e.parent)
+        size = math.prod(e.child.shape + source.shape)
+        if e.parent is source:
+            steps.append(Step(local.name, None, ((e.child, e.parent),), (e.child, source),
+                              (local,), e.flops, e.adds, size))
+            continue
+        operands = ((e.child, e.parent), (e.parent, source))
+        steps.append(Step(f"{local.name} · ∂{e.parent.name}/∂{source.name}",
+                          letters.spec(operands, (e.child, source)), operands,
+                          (e.child, source), (local,), e.flops, e.adds, size))
+    return steps
+
+
+def _chain_order(sizes, summed):
+    """The cheapest order of neighbour products for a chain of matrices: the matrix-chain DP.
+
+    Parameters
+    ----------
+    sizes : list of int
+        ``sizes[i]`` × ``sizes[i + 1]`` is matrix ``i`` (a local Jacobian
+        flattened: the sizes of the nodes along the path).
+    summed : list of bool
+        Whether the node between matrices ``i − 1`` and ``i`` has an axis to
+        sum over (a scalar node makes their product an outer product).
 
     Returns
     -------
-    NaivePlan
+    tuple of tuple of int
+        The order as opt_einsum's path: pairs of positions in the list of
+        operands, each pair replaced by its product at the end of the list.
+
+    >>> _chain_order([1, 5, 5, 5], [True] * 4)   # a scalar output: reverse mode
+    ((0, 1), (0, 1))
+    >>> _chain_order([5, 5, 5, 1], [True] * 4)   # a scalar input: forward mode
+    ((1, 2), (0, 1))
     """
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    sym = _Symbols()
-    out = graph.output
-    edges = graph.edges(source)
-    local = {}
-    for c, k, p in edges:
-        twice = f" (argument {k})" if c.parents.count(p) > 1 else ""
-        local[("J", id(c), k)] = (f"∂{c.name}/∂{p.name}{twice}", c.shape + p.shape)
-    steps, held = [], set()
-
-    def step(what, spec, operands, shapes, target, target_shape, optimize="auto"):
-        adds = int(np.prod(target_shape, dtype=np.int64)) if target in held else 0
-        held.add(target)
-        if spec is None:
-            size = int(np.prod(shapes[0], dtype=np.int64))
-            steps.append(Step(what, None, tuple(shapes), 0, size, (), tuple(operands), target, adds))
-            return
-        path, info = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize=optimize)
-        steps.append(Step(what, spec, tuple(shapes), int(info.opt_cost),
-                          int(info.largest_intermediate), tuple(path), tuple(operands), target, adds))
-
-    def J(c, k, p):
-        return ("J", id(c), k), c.shape + p.shape, f"∂{c.name}/∂{p.name}"
-
-    if order == "reverse":
-        # ∂out/∂n for each node n, from the output back; at the output it is the identity.
-        for c in reversed(graph.between(source)):
-            for k, p in enumerate(c.parents):
-                if ("J", id(c), k) not in local:
-                    continue
-                key, shape, name = J(c, k, p)
-                target, target_shape = ("A", id(p)), out.shape + p.shape
-                if c is out:
-                    step(name, None, [key], [shape], target, target_shape)
-                else:
-                    spec = f"{sym(out)}{sym(c)},{sym(c)}{sym(p)}->{sym(out)}{sym(p)}"
-                    step(f"∂{out.name}/∂{c.name} · {name}", spec, [("A", id(c)), key],
-                         [out.shape + c.shape, shape], target, target_shape)
-    elif order == "forward":
-        # ∂n/∂source for each node n, from the input on; at the input it is the identity.
-        for c in graph.between(source):
-            for k, p in enumerate(c.parents):
-                if ("J", id(c), k) not in local:
-                    continue
-                key, shape, name = J(c, k, p)
-                target, target_shape = ("A", id(c)), c.shape + source.shape
-                if p is source:
-                    step(name, None, [key], [shape], target, target_shape)
-                else:
-                    spec = f"{sym(c)}{sym(p)},{sym(p)}{sym(source)}->{sym(c)}{sym(source)}"
-                    step(f"{name} · ∂{p.name}/∂{source.name}", spec, [key, ("A", id(p))],
-                         [shape, p.shape + source.shape], target, target_shape)
-    else:
-        target, target_shape = ("A", id(source)), out.shape + source.shape
-        for path in graph.paths(source):
-            keys, shapes, names = zip(*(J(c, k, p) for c, k, p in path))
-            if len(path) == 1:
-                step(names[0], None, keys, shapes, target, target_shape)
-                continue
-            spec = ",".join(sym(c) + sym(p) for c, _, p in path) + f"->{sym(out)}{sym(source)}"
-            # 'optimal' searches every order; past a handful of operands dynamic
-            # programming finds the same, provided it may multiply by a scalar or
-            # form an outer product early (search_outer), as reverse order does.
-            step(" · ".join(names), spec, keys, shapes, target, target_shape,
-                 "optimal" if len(path) <= 6 else opt_einsum.DynamicProgramming(search_outer=True))
-    result = ("A", id(source)) if order != "forward" else ("A", id(out))
-    return NaivePlan(order, steps, local, result, out.shape + source.shape)
-
-
-def _refuse_if_too_large(plan):
-    """Check what the plan will hold at its peak, before allocating anything."""
-    if not plan.local:  # the output is the input: its Jacobian is the identity
-        check_fits(plan.shape, "the identity Jacobian of a function returning its input",
-                   "jac.grad(f) or jac.vjp(f, ...)")
-        return
-    name, shape = max(plan.local.values(), key=lambda x: math.prod(x[1]))
-    check_bytes(plan.held_bytes, f"the naive chain, whose largest local Jacobian {name} has "
-                f"shape {shape}, would at its peak", "jac.grad(f) or jac.vjp(f, ...)")
-
-
-def _naive(graph, source, order, terms=None):
-    """Run the naive chain; each step's product is also appended to ``terms`` if given."""
-    plan = naive_plan(graph, source, order)
-    _refuse_if_too_large(plan)
-    out = graph.output
-    if out is source:
-        return ChainRule(np.eye(out.value.size).reshape(plan.shape), plan)
-    values = {}
-    nodes = {id(n): n for n in graph.nodes}
-    for key in plan.local:
-        _, child, k = key
-        values[key] = nodes[child].derivative(k).materialise()
-    last = plan.last_uses()
-    for i, s in enumerate(plan.steps):
-        operands = [values[key] for key in s.operands]
-        if s.spec is None:
-            term = operands[0]
+    n = len(sizes) - 1
+    p = np.asarray(sizes, dtype=float)
+    factor = np.where(summed, 2.0, 1.0)
+    cost = np.zeros((n, n))
+    split = np.zeros((n, n), dtype=int)
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            k = np.arange(i, j)
+            total = cost[i, k] + cost[k + 1, j] + p[i] * p[k + 1] * p[j + 1] * factor[k + 1]
+            best = int(np.argmin(total))
+            cost[i, j], split[i, j] = total[best], i + best
+    # Post-order over the split tree, without recursion: a long chain is deep.
+    operands, path, stack, done = list(range(n)), [], [(0, n - 1, False)], {}
+    next_id = n
+    while stack:
+        i, j, expanded = stack.pop()
+        if i == j:
+            done[(i, j)] = i
+        elif not expanded:
+            k = int(split[i, j])
+            stack += [(i, j, True), (k + 1, j, False), (i, k, False)]
         else:
-            term = np.asarray(opt_einsum.contract(s.spec, *operands, optimize=list(s.path)))
-        if terms is not None:
-            terms.append((s.what, term))
-        values[s.target] = values[s.target] + term if s.target in values else term
-        for key in s.operands:  # free what no later step reads, as held_bytes assumes
-            if last[key] == i and key != plan.result:
-                del values[key]
-    jacobian = values.get(plan.result)
-    if jacobian is None:  # the output does not depend on the input at all
-        jacobian = np.zeros(plan.shape)
-    return ChainRule(jacobian, plan)
+            k = int(split[i, j])
+            a, b = operands.index(done[(i, k)]), operands.index(done[(k + 1, j)])
+            path.append((min(a, b), max(a, b)))
+            operands = [x for m, x in enumerate(operands) if m not in (a, b)] + [next_id]
+            done[(i, j)] = next_id
+            next_id += 1
+    return tuple(path)
+
+
+def _path_products(graph, source, paths, values=None, locals_=None):
+    """Each path's product of local Jacobians, contracted in its cheapest order.
+
+    Yields ``(step, product)``: the :class:`Step` (with its FLOPs when
+    ``values`` are Shaped, counted by the tally) and the product.
+    """
+    out = graph.output
+    tally = counter(values)
+    built, letters = {}, _Letters()
+    for path in paths:
+        before = tally.flops if tally else 0
+        locals_here = tuple(Local(c, k, p) for c, k, p in path)
+        for (c, k, p), local in zip(path, locals_here):
+            if (c.index, k) not in built:
+                args = tuple(q.value if values is None else values[q.index] for q in c.parents)
+                value = c.value if values is None else values[c.index]
+                built[(c.index, k)] = DENSE.local(c, k, args, value)
+                if locals_ is not None:
+                    locals_.append(local)
+        matrices = [built[(c.index, k)] for c, k, _ in path]
+        operands = tuple((c, p) for c, _, p in path)
+        size = math.prod(out.shape + source.shape)
+        if len(path) == 1:
+            step = Step(locals_here[0].name, None, operands, (out, source), locals_here,
+                        tally.flops - before if tally else 0, 0, size)
+            yield step, matrices[0]
+            continue
+        nodes = [out] + [p for _, _, p in path]
+        spec = chain_spec(*(n.ndim for n in nodes))
+        order = _chain_order([n.size for n in nodes], [n.ndim > 0 for n in nodes])
+        product = contract(spec, *matrices, path=order)
+        _, largest, _ = einsum_cost(spec, tuple(m.shape for m in matrices), order)
+        step = Step(" · ".join(local.name for local in locals_here),
+                    letters.spec(operands, (out, source)), operands, (out, source), locals_here,
+                    tally.flops - before if tally else 0, 0, max(largest, size))
+        yield step, product
+
+
+def _run(graph, sources, order, values=None):
+    """Run the naive chain in ``order`` (reverse, forward, or per path) on ``values``.
+
+    Returns the Jacobians (one per source), the steps and the local Jacobians.
+    """
+    out = graph.output
+    like = kind(values[0]) if values is not None else None
+    if order == "reverse":
+        record = []
+        results = reverse(graph, IDENTITY, DENSE, sources, values, record)
+        steps = _reverse_steps(graph, record)
+        jacobians = [_finished(results.get(s.index), out, s, like) for s in sources]
+        return jacobians, steps, tuple(dict.fromkeys(l for s in steps for l in s.locals))
+    (source,) = sources
+    if order == "forward":
+        record = []
+        result = forward(graph, {source: IDENTITY}, DENSE, values, record)
+        steps = _forward_steps(source, record)
+        return [_finished(result, out, source, like)], steps, tuple(l for s in steps
+                                                                    for l in s.locals)
+    steps, locals_, total = [], [], None
+    if source is out:
+        return [_identity(source.shape, like)], steps, ()
+    for step, product in _path_products(graph, source, graph.paths(source), values, locals_):
+        adds = 0 if total is None else product.size
+        total = product if total is None else total + product
+        steps.append(Step(step.what, step.spec, step.operands, step.target, step.locals,
+                          step.flops, adds, step.largest))
+    return [_finished(total, out, source, like)], steps, tuple(locals_)
+
+
+def _plan(graph, sources, order):
+    """Run the chain on shapes alone: its steps, FLOPs and the most it holds at once."""
+    tally = Tally()
+    values = shaped_values(graph, tally)
+    jacobians, steps, locals_ = _run(graph, sources, order, values)
+    shape = graph.output.shape + sources[0].shape
+    del jacobians, values  # what the run hands back is held at its peak, then freed
+    return NaivePlan(order, steps, locals_, shape, tally.peak)
+
+
+def _resolve(graph, source, order):
+    """The order that will run for ``source``, and a note when it is not ``order``."""
+    if order != "optimal":
+        return order, ""
+    count = graph.count_paths(source)
+    if count <= MAX_PATHS:
+        return order, ""
+    costs = {o: _plan(graph, [source], o).flops for o in ("reverse", "forward")}
+    chosen = min(costs, key=costs.get)
+    return chosen, (f"optimal order contracts each path on its own, and {count:,} paths lead "
+                    f"from {source.name} to {graph.output.name} (more than {MAX_PATHS}): "
+                    f"contracted in {chosen} order instead, the cheaper of reverse and "
+                    f"forward, which share every sub-chain")
+
+
+def naive_plans(graph, sources, order="reverse"):
+    """Plan the naive chains that :func:`jacobian` runs for ``sources``, from shapes alone.
+
+    Each chain is run on :class:`~jacobians.abstract.Shaped` arrays: every
+    local Jacobian is built and every product taken on shapes, so a plan
+    counts exactly what :func:`jacobian` does — and prices chains far too
+    large to run.
+
+    Returns
+    -------
+    list of NaivePlan
+        One per source: in reverse order one sweep serves them all, so they
+        share one plan; in the other orders each has its own.
+    """
+    check_order(order)
+    if order == "reverse":
+        return [_plan(graph, list(sources), order)] * len(sources)
+    plans = []
+    for source in sources:
+        ran, note = _resolve(graph, source, order)
+        plans.append(_plan(graph, [source], ran))
+        plans[-1].note = note
+    return plans
+
+
+def naive_plan(graph, source, order="reverse"):
+    """The :class:`NaivePlan` of the naive chain from ``source`` to the output (see :func:`naive_plans`)."""
+    return naive_plans(graph, [source], order)[0]
+
+
+def _refuse_if_too_large(plan, graph):
+    """Refuse, before allocating anything, a chain that would hold more than the limit."""
+    if not plan.locals:  # the output is the input: its Jacobian is the identity
+        if graph.output.kind == "input":
+            check_fits(plan.shape, "the identity Jacobian of a function returning its input",
+                       "jac.grad(f) or jac.vjp(f, ...)")
+        return
+    largest = max(plan.locals, key=lambda local: local.nbytes)
+    check_bytes(plan.held_bytes, f"the naive chain, whose largest local Jacobian "
+                f"{largest.name} has shape {largest.shape}, would at its peak",
+                "jac.grad(f) or jac.vjp(f, ...)")
+
+
+def _naive(graph, sources, order):
+    """Plan, check and run the naive chain; one ChainRule per source."""
+    plans = naive_plans(graph, sources, order)
+    for plan in plans:
+        _refuse_if_too_large(plan, graph)
+    if order == "reverse":
+        jacobians = _run(graph, sources, order)[0]
+    else:
+        jacobians = [_run(graph, [s], plan.order)[0][0] for s, plan in zip(sources, plans)]
+    taken = {id(n.value) for n in graph.inputs}
+    results = []
+    for J, plan in zip(jacobians, plans):
+        J = owned(J, taken)
+        taken.add(id(J))
+        results.append(ChainRule(J, plan))
+    return results
 
 
 def chain_rule(f, wrt=0, order="reverse"):
@@ -332,26 +519,25 @@ def chain_rule(f, wrt=0, order="reverse"):
     Returns
     -------
     callable
-        ``(*args) -> ChainRule`` (a tuple of them for a tuple ``wrt``, each
-        argument with its own plan, so shared local Jacobians are built once
-        per argument): the
-        Jacobian of shape ``f(*args).shape + args[wrt].shape``, every einsum
-        with opt_einsum's FLOP count and largest intermediate, and the bytes
-        of every local Jacobian.
+        ``(*args) -> ChainRule`` (a tuple of them for a tuple ``wrt``): the
+        Jacobian of shape ``f(*args).shape + args[wrt].shape``, every step
+        with its FLOPs counted, and the bytes of every local Jacobian. In
+        reverse order one sweep serves every argument (and their
+        ChainRules share its plan); in the other orders each argument has
+        its own chain.
 
     Raises
     ------
     JacobianTooLarge
         Before any allocation, naming the largest array the chain would hold.
     """
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    check_order(order)
 
     def run(*args):
-        indices, many = _wrt_tuple(wrt, len(args))
+        indices, many = wrt_indices(wrt, len(args))
         graph = trace_graph(f, *args)
-        results = tuple(_naive(graph, graph.inputs[i], order) for i in indices)
-        return results if many else results[0]
+        results = _naive(graph, [graph.inputs[i] for i in indices], order)
+        return tuple(results) if many else results[0]
     return run
 
 
@@ -368,17 +554,36 @@ def paths(f, wrt=0):
         its local Jacobians in words, and that product, of shape
         ``f(*args).shape + args[wrt].shape``. They sum to :func:`jacobian`.
 
+    Raises
+    ------
+    ValueError
+        For a tuple ``wrt``, and for a graph with more than
+        :data:`MAX_PATHS` paths (their number can grow exponentially).
+
     >>> import jacobians as jac
     >>> f = lambda x: jac.sum(x * jac.exp(x))
     >>> [name for name, _ in jac.paths(f)(np.ones(2))]
     ['∂sum/∂multiply · ∂multiply/∂x', '∂sum/∂multiply · ∂multiply/∂exp · ∂exp/∂x']
     """
+    if isinstance(wrt, tuple):
+        raise ValueError(f"paths splits the derivative by one argument at a time; "
+                         f"wrt={wrt!r} names {len(wrt)}: call it once for each")
+
     def shares(*args):
-        (i,), _ = _wrt_tuple(wrt, len(args))
+        (i,), _ = wrt_indices(wrt, len(args))
         graph = trace_graph(f, *args)
-        terms = []
-        _naive(graph, graph.inputs[i], "optimal", terms)
-        return terms
+        source = graph.inputs[i]
+        count = graph.count_paths(source)
+        if count > MAX_PATHS:
+            raise ValueError(f"{count:,} paths lead from {source.name} to "
+                             f"{graph.output.name}, too many to list (at most {MAX_PATHS}); "
+                             f"jac.jacobian(f) sums them all, accumulating at each node")
+        plan = naive_plan(graph, source, "optimal")
+        _refuse_if_too_large(plan, graph)
+        if source is graph.output:
+            return [(f"∂{source.name}/∂{source.name}", _identity(source.shape, None))]
+        return [(step.what, owned(product, ()))
+                for step, product in _path_products(graph, source, graph.paths(source))]
     return shares
 
 
@@ -402,42 +607,41 @@ def jacobian(f, wrt=0, order="reverse"):
     return jacobian_of
 
 
-def _backward(graph, g, sources=None):
-    """Reverse sweep of hand VJPs from cotangent ``g`` on the output.
+# --- the efficient sweeps -----------------------------------------------------------
+def _handed_out(results, nodes, callers, like=None):
+    """The sweep's results as arrays the caller owns: none shares memory with an input,
+    a given array or another result; a node the sweep never reached gets zeros."""
+    taken = {id(a) for a in callers}
+    handed = []
+    for result, node in zip(results, nodes):
+        result = np.zeros(node.shape, like=like) if result is None else owned(result, taken)
+        taken.add(id(result))
+        handed.append(result)
+    return tuple(handed)
 
-    Returns each reached node's cotangent, by node id. Only nodes between a
-    source and the output are visited (all ancestors when ``sources`` is None).
+
+def gradient_sweep(graph, sources, values=None, record=None, callers=()):
+    """What :func:`grad` runs on a traced scalar graph: the reverse sweep of hand rules.
+
+    Parameters
+    ----------
+    graph : Graph
+    sources : list of Node
+    values, record
+        As in :func:`jacobians.sweep.reverse`: Shaped values count the sweep.
+    callers : sequence of array
+        Arrays the caller gave, which no result may share memory with.
+
+    Returns
+    -------
+    tuple of array
+        The gradient for each source.
     """
-    if sources is None:
-        active = set(id(n) for n in graph.nodes)
-    else:
-        active = set(id(n) for s in sources for n in graph.between(s))
-    cotangent = {id(graph.output): g}
-    for node in reversed(graph.nodes):
-        gn = cotangent.get(id(node))
-        if gn is None or node.op is None:
-            continue
-        values = tuple(p.value for p in node.parents)
-        for k, p in enumerate(node.parents):
-            if id(p) not in active or p.kind == "constant":
-                continue
-            gp = node.op.vjp_rule(k, gn, values, node.value, **node.params)
-            cotangent[id(p)] = gp if id(p) not in cotangent else cotangent[id(p)] + gp
-    return cotangent
-
-
-def _result_for(cotangent, node, inputs=()):
-    """The cotangent of ``node`` as a fresh array (a rule may return a view of its input)."""
-    g = cotangent.get(id(node))
-    return np.zeros(node.shape) if g is None else fresh(g, inputs)
-
-
-def _results_for(cotangent, nodes, inputs):
-    """Fresh cotangents of ``nodes``, none sharing memory with another or with ``inputs``."""
-    results = []
-    for node in nodes:
-        results.append(_result_for(cotangent, node, list(inputs) + results))
-    return tuple(results)
+    like = kind(values[0]) if values is not None else None
+    cotangent = reverse(graph, np.ones((), like=like), HAND, sources, values, record)
+    inputs = [n.value for n in graph.inputs] if values is None else []
+    return _handed_out([cotangent.get(s.index) for s in sources], sources,
+                       inputs + list(callers), like)
 
 
 def grad(f, wrt=0):
@@ -457,15 +661,13 @@ def grad(f, wrt=0):
            [6., 8.]])
     """
     def gradient(*args):
-        indices, many = _wrt_tuple(wrt, len(args))
+        indices, many = wrt_indices(wrt, len(args))
         graph = trace_graph(f, *args)
-        if graph.output.value.ndim != 0:
+        if graph.output.ndim != 0:
             raise ValueError(f"grad needs a scalar function, but f returns shape "
                              f"{graph.output.shape}; use jac.vjp(f, ...) with a cotangent, or "
                              f"jac.jacobian(f) for the full Jacobian")
-        sources = [graph.inputs[i] for i in indices]
-        cotangent = _backward(graph, np.ones(()), sources)
-        results = _results_for(cotangent, sources, [n.value for n in graph.inputs])
+        results = gradient_sweep(graph, [graph.inputs[i] for i in indices], callers=args)
         return results if many else results[0]
     return gradient
 
@@ -488,8 +690,9 @@ def vjp(f, *args):
         if g.shape != out.shape:
             raise ValueError(f"the cotangent has shape {g.shape} but f's output {out.name} has "
                              f"shape {out.shape}; they must be equal")
-        cotangent = _backward(graph, g)
-        return _results_for(cotangent, graph.inputs, [n.value for n in graph.inputs] + [g])
+        cotangent = reverse(graph, g, HAND, graph.inputs)
+        return _handed_out([cotangent.get(n.index) for n in graph.inputs], graph.inputs,
+                           [n.value for n in graph.inputs] + list(args) + [g])
     return out.value.copy(), pullback
 
 
@@ -512,26 +715,21 @@ def jvp(f, args, tangents):
         raise ValueError(f"jvp needs one tangent per argument: {len(args)} argument(s), "
                          f"{len(tangents)} tangent(s)")
     graph = trace_graph(f, *args)
-    tangent = {}
+    seeds = {}
     for n, t in zip(graph.inputs, tangents):
         t = as_float_array(t, f"the tangent for {n.name}")
         if t.shape != n.shape:
             raise ValueError(f"the tangent for {n.name} has shape {t.shape}, but {n.name} "
                              f"has shape {n.shape}")
-        tangent[id(n)] = t
-    for node in graph.nodes:
-        if node.op is None:
-            continue
-        values = tuple(p.value for p in node.parents)
-        for k, p in enumerate(node.parents):
-            if id(p) in tangent:
-                tn = node.op.jvp_rule(k, tangent[id(p)], values, node.value, **node.params)
-                tangent[id(node)] = tn if id(node) not in tangent else tangent[id(node)] + tn
+        seeds[n] = t
     out = graph.output
-    inputs = [n.value for n in graph.inputs] + [tangent[id(n)] for n in graph.inputs]
-    return out.value.copy(), _result_for(tangent, out, inputs)
+    pushed = forward(graph, seeds, HAND)
+    (tangent,) = _handed_out([pushed], [out], [n.value for n in graph.inputs] + list(args)
+                             + list(seeds.values()))
+    return out.value.copy(), tangent
 
 
+# --- composing Jacobians by hand ----------------------------------------------------
 def compose(J_outer, J_inner, mid_ndim=None):
     """Chain two Jacobians by hand: ``∂z/∂x = ∂z/∂y · ∂y/∂x``.
 

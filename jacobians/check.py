@@ -173,19 +173,21 @@ def check_jvp(u, t, f, *args, wrt=0):
 def sample_inputs(op, shapes, seed=0):
     """Random arguments for ``op`` of the given shapes, where it is smooth.
 
-    Each argument is drawn from its op's domain: ``"real"`` (standard
-    normal), ``"positive"`` (uniform on [0.5, 2]) or ``"away_from_zero"``
-    (±uniform on [0.3, 2], so a ReLU's kink is never within a finite
-    difference step).
+    Each argument is drawn as its op's ``sampling`` says, or else from its
+    domain: ``"real"`` (standard normal), ``"positive"`` (uniform on
+    [0.5, 2]) or ``"away_from_zero"`` (±uniform on [0.3, 2], so a ReLU's kink
+    is never within a finite difference step, and a nonzero argument far
+    from zero).
     """
     if len(shapes) != len(op.arg_names):
         raise ValueError(f"{op.name} takes {len(op.arg_names)} argument(s) "
                          f"({', '.join(op.arg_names)}); got {len(shapes)} shape(s) {shapes!r}")
     rng = np.random.default_rng(seed)
-    domains = op.domains or ("real",) * len(shapes)
+    kinds = op.sampling or tuple(d.kind for d in op.domains or ()) or ("real",) * len(shapes)
     draw = {
         "real": lambda s: rng.standard_normal(s),
         "positive": lambda s: rng.uniform(0.5, 2.0, s),
         "away_from_zero": lambda s: rng.choice([-1.0, 1.0], s) * rng.uniform(0.3, 2.0, s),
     }
-    return tuple(np.asarray(draw[d](s), dtype=np.float64) for d, s in zip(domains, shapes))
+    draw["nonzero"] = draw["away_from_zero"]
+    return tuple(np.asarray(draw[k](s), dtype=np.float64) for k, s in zip(kinds, shapes))

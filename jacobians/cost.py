@@ -3,15 +3,15 @@
 Two ways to get the gradient of a scalar loss, priced side by side:
 
 * **naive** — materialise every local Jacobian (3rd- and 4th-order tensors
-  included) and contract the chain with opt_einsum, in forward, reverse or
-  optimal order (:func:`jacobians.chain.naive_plan`);
-* **VJP** — pull one cotangent back through each op without forming any
-  Jacobian: the program :func:`jacobians.derive` writes after eliminating
-  deltas, which is what :func:`jacobians.grad` runs.
+  included) and contract the chain, in forward, reverse or optimal order:
+  what :func:`jacobians.jacobian` runs;
+* **VJP** — pull one cotangent back through each op's hand rule without
+  forming any Jacobian: what :func:`jacobians.grad` runs.
 
-The *model* counts FLOPs and bytes from shapes alone, with opt_einsum's own
-counts, so it prices sizes far too large to run. The *measurement* times
-both (interleaved, median and IQR) and records each one's peak memory.
+The *model* counts FLOPs and bytes by running those very programs on
+:class:`~jacobians.abstract.Shaped` arrays — shapes alone, nothing allocated
+— so it prices sizes far too large to run, and what it counts is what the
+*measurement* times (interleaved, median and IQR) and traces (peak memory).
 A :func:`sweep` over problem sizes fits log-log slopes: for Q0 with
 n = m = p the naive chain holds n⁴ bytes where the VJP sweep holds n².
 """
@@ -20,13 +20,14 @@ import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
-import opt_einsum
 from tqdm import tqdm
 
-from .chain import ORDERS, grad, jacobian, naive_plan
-from .derive import derive
+from .abstract import Tally
+from .chain import ORDERS, check_order, grad, gradient_sweep, jacobian, naive_plans, wrt_indices
 from .examples import QUESTIONS
+from .graph import trace_graph
 from .limits import format_bytes, get_memory_limit
+from .sweep import shaped_values
 from .timing import interleaved
 
 # How one integer N scales each question: the sizes it sets and how to say so.
@@ -75,95 +76,74 @@ def scaled_sizes(key, size):
 
 @dataclass(frozen=True)
 class VJPStep:
-    """One delta-eliminated einsum of the VJP sweep and what it costs.
+    """One edge of the VJP sweep and what its hand rule cost, counted as it ran.
 
     Attributes
     ----------
     what : str
         The edge, ``"g_H → g_W"``.
-    spec : str
-        The einsum after delta elimination, ``"ad,ac->cd"``.
-    shapes : tuple of tuple
-        The operands' shapes: the cotangent's, then each factor's.
     flops : int
-        opt_einsum's count for ``spec`` on ``shapes``.
-    written : int
-        Entries added into a cotangent already held (another term, another
-        path) or written along a diagonal or broadcast; one FLOP each.
+        What the rule did (``Xᵀ g_H``: 2·n·m·p).
+    adds : int
+        Entries added into a cotangent already held (another path's share).
     """
 
     what: str
-    spec: str
-    shapes: tuple
     flops: int
-    written: int
+    adds: int
 
     def __str__(self):
-        einsum = f"einsum('{self.spec}')"
-        return f"{self.what:20} {einsum:24} {self.flops + self.written:>12,} FLOPs"
+        return f"{self.what:20} {self.flops + self.adds:>12,} FLOPs"
 
 
 @dataclass(frozen=True)
 class ModelCost:
-    """FLOPs and bytes of the naive chain and of the VJP sweep, from shapes alone.
+    """FLOPs and bytes of the naive chain and of the VJP sweep, counted on shapes.
 
-    Bytes are float64 (8 per entry). FLOPs are opt_einsum's counts (a
-    multiply-add over a summed index is two) plus one per entry added where
-    several paths or terms meet.
+    Bytes are float64 (8 per entry), and "held" means the most held at once,
+    forward values included. FLOPs follow :mod:`jacobians.abstract`: one per
+    entry of an elementwise operation or a reduction's input, two per term
+    of a summed product (``X @ W`` with X n×m and W m×p costs 2·n·m·p).
 
     Attributes
     ----------
+    forward_flops : int
+        The forward pass, which both ways run first.
     naive_local_bytes : int
-        Every distinct local Jacobian the naive chain materialises, over all
-        arguments differentiated.
-    naive_largest_bytes : int
-        The largest array a reverse-order contraction makes, its result
-        included.
-    naive_forward_flops, naive_reverse_flops, naive_optimal_flops : int
-        The naive chain contracted in each order, summed over the arguments
-        (each argument is a separate chain, as :func:`jacobians.jacobian`
-        runs it).
-    vjp_flops : int
-        The whole VJP sweep: its steps' FLOPs and written entries.
-    vjp_bytes : int
-        What the sweep holds: one cotangent per node it reaches (the output
-        and the gradients included) and every distinct factor array its
-        einsums read (``X``, ``v``, ``σ'(Z)``). Intermediates inside a
-        step's einsum are not counted.
-    vjp_steps : tuple of VJPStep
-        The sweep, step by step.
+        Every distinct local Jacobian the naive chain materialises.
     naive_peak_bytes : int
-        The most a reverse-order naive chain holds at once, for the argument
-        whose chain holds most (``NaivePlan.held_bytes``): what
+        What the naive chain in reverse order holds at its peak: what
         :func:`jacobians.jacobian` checks against the memory limit.
+    naive_forward_flops, naive_reverse_flops, naive_optimal_flops : int
+        The naive chain in each order, as :func:`jacobians.jacobian` runs it
+        (in reverse order one sweep serves every argument; in the others
+        each argument has its own chain, and their counts are summed).
+    vjp_flops : int
+        The whole VJP sweep: its steps' FLOPs and additions.
+    vjp_bytes : int
+        What the VJP sweep holds at its peak.
+    vjp_steps : tuple of VJPStep
+        The sweep, edge by edge.
     """
 
+    forward_flops: int
     naive_local_bytes: int
-    naive_largest_bytes: int
+    naive_peak_bytes: int
     naive_forward_flops: int
     naive_reverse_flops: int
     naive_optimal_flops: int
     vjp_flops: int
     vjp_bytes: int
     vjp_steps: tuple = ()
-    naive_peak_bytes: int = 0
 
     @property
     def naive_bytes(self):
-        """Local Jacobians (each counted once) plus the largest product.
-
-        What the naive gradient materialises. :func:`jacobians.jacobian`
-        builds one argument's chain at a time and frees each array after its
-        last use, so its peak (``naive_peak_bytes``, which decides what is
-        run) is lower, the more so with several arguments (Q2, Q3).
-        """
-        return self.naive_local_bytes + self.naive_largest_bytes
+        """What the naive chain holds at its peak (``naive_peak_bytes``)."""
+        return self.naive_peak_bytes
 
     def naive_flops(self, order="reverse"):
         """The naive chain's FLOPs in ``order`` (one of ``ORDERS``)."""
-        if order not in ORDERS:
-            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-        return getattr(self, f"naive_{order}_flops")
+        return getattr(self, f"naive_{check_order(order)}_flops")
 
     @property
     def flop_ratio(self):
@@ -178,44 +158,19 @@ class ModelCost:
                 f"({self.flop_ratio:.1f}× fewer than naive reverse)")
 
 
-def _written(elimination, shape):
-    """Entries a term writes through its (possibly diagonal) view of the result."""
-    axes = dict.fromkeys(elimination.rep[x] for x in elimination.result_labels)
-    return int(np.prod([shape[elimination.result_labels.index(r)] for r in axes],
-                       dtype=np.int64))
-
-
-def _vjp_counts(program):
-    """Steps, FLOPs and bytes of a derived program, priced like ``Instruction.run`` runs it."""
-    output = program.graph.output
-    cotangents = {id(output): int(np.prod(output.shape, dtype=np.int64))}
-    factors, steps = {}, []
-    for ins in program.instructions:
-        size = int(np.prod(ins.parent.shape, dtype=np.int64))
-        for k, (t, e) in enumerate(ins.plans):
-            shapes = (ins.child.shape,) + tuple(np.shape(f.value) for f in t.factors)
-            _, info = opt_einsum.contract_path(e.spec, *shapes, shapes=True)
-            # The first direct term is the contribution itself; every other one is added in.
-            written = _written(e, ins.parent.shape) if k or not e.direct else 0
-            if k == 0 and id(ins.parent) in cotangents:
-                written += size  # another path's cotangent is already held: g_A += …
-            steps.append(VJPStep(f"g_{ins.child.name} → g_{ins.parent.name}", e.spec, shapes,
-                                 int(info.opt_cost), written))
-            factors.update((id(f.value), int(np.size(f.value))) for f in t.factors)
-        cotangents[id(ins.parent)] = size
-    flops = sum(s.flops + s.written for s in steps)
-    return tuple(steps), flops, 8 * (sum(cotangents.values()) + sum(factors.values()))
-
-
 def model_cost(f, args, wrt=0):
     """Count what the naive chain and the VJP sweep of scalar ``f`` cost.
+
+    ``f`` is traced on shapes alone, then :func:`jacobians.jacobian`'s naive
+    chains and :func:`jacobians.grad`'s sweep are run on shapes: nothing is
+    computed or allocated, so any size can be priced.
 
     Parameters
     ----------
     f : callable
         A scalar function built from the library's ops.
     args : sequence of array_like
-        Its arguments (traced once; no Jacobian is built).
+        Its arguments; only their shapes are read.
     wrt : int or tuple of int
         The argument(s) differentiated.
 
@@ -227,9 +182,9 @@ def model_cost(f, args, wrt=0):
     -----
     For ``H = X W`` with X n×m and W m×p, the local Jacobian
     ``∂H_ab/∂W_cd = X_ac δ_bd`` has n·p·m·p entries; the VJP step that
-    replaces it, ``g_ad X_ac → (Xᵀ g)_cd``, reads n·p + n·m entries and costs
-    2·n·m·p FLOPs. Pulling a cotangent back costs about what the forward
-    op did; contracting a materialised Jacobian costs its size.
+    replaces it, ``Xᵀ g``, reads n·p + n·m entries and costs 2·n·m·p FLOPs.
+    Pulling a cotangent back costs about what the forward op did;
+    contracting a materialised Jacobian costs its size.
 
     >>> import jacobians as jac
     >>> f = lambda W, X: jac.sum(X @ W)
@@ -237,20 +192,26 @@ def model_cost(f, args, wrt=0):
     >>> cost.naive_local_bytes == 8 * (4 * 2 + 4 * 2 * 3 * 2)   # ∂sum/∂H, ∂H/∂W
     True
     """
-    program = derive(f, wrt)(*args)
-    graph = program.graph
-    local, largest, peak, flops = {}, 0, 0, dict.fromkeys(ORDERS, 0)
-    for source in program.sources:
-        for order in ORDERS:
-            plan = naive_plan(graph, source, order)
-            flops[order] += plan.flops
-            if order == "reverse":
-                largest = max(largest, plan.largest_intermediate)
-                peak = max(peak, plan.held_bytes)
-        local.update(plan.local_bytes)
-    steps, vjp_flops, vjp_bytes = _vjp_counts(program)
-    return ModelCost(sum(local.values()), 8 * largest, flops["forward"], flops["reverse"],
-                     flops["optimal"], vjp_flops, vjp_bytes, steps, peak)
+    indices, _ = wrt_indices(wrt, len(args))
+    tally = Tally()
+    graph = trace_graph(f, *(tally.array(np.shape(a)) for a in args))
+    if graph.output.ndim != 0:
+        raise ValueError(f"model_cost prices the gradient of a scalar function, but f returns "
+                         f"shape {graph.output.shape}")
+    sources = [graph.inputs[i] for i in indices]
+    # Each distinct plan once: in reverse order every source shares one.
+    plans = {order: {id(p): p for p in naive_plans(graph, sources, order)}.values()
+             for order in ORDERS}
+    flops = {order: sum(p.flops for p in plans[order]) for order in ORDERS}
+    (reverse_plan,) = plans["reverse"]
+    vjp_tally, record = Tally(), []
+    gradient_sweep(graph, sources, shaped_values(graph, vjp_tally), record)
+    steps = tuple(VJPStep(f"g_{e.child.name} → g_{e.parent.name}", e.flops, e.adds)
+                  for e in record)
+    return ModelCost(tally.flops, sum(local.nbytes for local in reverse_plan.locals),
+                     reverse_plan.held_bytes, flops["forward"], flops["reverse"],
+                     flops["optimal"], sum(s.flops + s.adds for s in steps), vjp_tally.peak,
+                     steps)
 
 
 @dataclass(frozen=True)
@@ -388,7 +349,7 @@ def cost_row(key, size=None, measure_time=True, repeat=15):
         :func:`jacobians.get_memory_limit`; its counts are still there.
 
     >>> print(cost_row("Q0", measure_time=False).model.naive_reverse_flops)
-    228
+    232
     """
     q = _question(key)
     sizes = q.sizes if size is None else {**q.sizes, **scaled_sizes(key, size)}

@@ -9,26 +9,20 @@ What is left is a small einsum — and usually a familiar matrix formula::
     g_W  = Xᵀ g_H     einsum('ad,ac->cd')   from  g_H_ab X_ac δ_bd  →  g_H_ad X_ac
 
 That is how the 3rd- and 4th-order tensors of Q0 turn into
-``∂l/∂W = Xᵀ(ŷ − y)vᵀ``. The program also runs, and gives the gradient.
+``∂l/∂W = Xᵀ(ŷ − y)vᵀ``. The program also runs, and gives the gradient: it is
+the reverse sweep with the derived rule on every edge (``sweep.DERIVED``), the
+same sweep that ``grad`` runs with the hand rules.
 """
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-import opt_einsum
 
-from .chain import _wrt_tuple
 from .algebra import read
-from .arrays import fresh
+from .chain import wrt_indices
 from .graph import trace_graph
 from .index import tex
-
-
-@lru_cache(maxsize=1024)
-def _expression(spec, shapes):
-    """A compiled contraction: its path is searched once per spec and shapes."""
-    return opt_einsum.contract_expression(spec, *shapes)
+from .sweep import DERIVED, reverse
 
 
 def _placed(core, e):
@@ -82,32 +76,15 @@ class Instruction:
     def einsums(self):
         return "  ".join(f"einsum('{e.spec}')" for _, e in self.plans)
 
-    def run(self, g):
-        """This edge's contribution to the parent's cotangent."""
-        contribution = None
-        for t, e in self.plans:
-            arrays = [g] + [f.value for f in t.factors]
-            reading = read(e.spec)
-            if reading is not None:
-                core = reading(*arrays)
-            else:
-                core = _expression(e.spec, tuple(a.shape for a in arrays))(*arrays)
-            # A later term adds into the contribution in place, so it must not be
-            # one of the operands; a lone term may pass the cotangent straight on.
-            guard = arrays if len(self.plans) > 1 else ()
-            contribution = e.accumulate(contribution, core, self.parent.shape, guard)
-        if contribution is None:
-            return np.zeros(self.parent.shape)
-        return contribution
 
-
-@dataclass(repr=False)
 class Program:
     """The derived reverse sweep of a traced scalar function.
 
     Attributes
     ----------
     graph : Graph
+    sources : list of Node
+        The inputs the gradient is taken for.
     instructions : list of Instruction
         In the order they run, output first.
     gradients : tuple of ndarray
@@ -117,12 +94,9 @@ class Program:
         the intermediate gradients ``g_H``, ``g_ŷ``….
     """
 
-    graph: object
-    sources: list
-    instructions: list
-    many: bool = False
-    gradients: tuple = ()
-    cotangents: dict = None
+    def __init__(self, graph, sources, many=False):
+        self.graph, self.sources, self.many = graph, sources, many
+        self.instructions, self.gradients, self.cotangents = [], (), {}
 
     @property
     def gradient(self):
@@ -130,20 +104,25 @@ class Program:
         return self.gradients if self.many else self.gradients[0]
 
     def run(self):
-        """Execute the instructions; return one gradient per requested argument."""
+        """Run the sweep with the derived rule; return one gradient per requested argument."""
         out = self.graph.output
-        cotangent = {id(out): np.ones(out.shape)}
-        for ins in self.instructions:
-            gp = ins.run(cotangent[id(ins.child)])
-            key = id(ins.parent)
-            cotangent[key] = gp if key not in cotangent else cotangent[key] + gp
+        record = []
+        cotangent = reverse(self.graph, np.ones(out.shape), DERIVED, self.sources, record=record,
+                            keep=self.graph.nodes)
+        if not self.instructions:
+            for e in record:
+                d = e.child.derivative(e.position)
+                plans = [(t, d.eliminate(t, [d.out_labels], d.in_labels)) for t in d.terms]
+                self.instructions.append(Instruction(e.child, e.position, e.parent, d, plans))
         gradients = []
         for s in self.sources:  # each its own array, even for wrt=(0, 0)
-            g = cotangent[id(s)] if id(s) in cotangent else np.zeros(s.shape)
-            gradients.append(fresh(g, [n.value for n in self.graph.inputs] + gradients))
+            g = cotangent.get(s.index)
+            gradients.append(np.zeros(s.shape) if g is None else np.array(g, dtype=float))
         self.gradients = tuple(gradients)
-        names = {id(n): n.name for n in self.graph.nodes}
-        self.cotangents = {names[key]: g for key, g in cotangent.items()}
+        names = {n.index: n.name for n in self.graph.nodes}
+        self.cotangents = {names[k]: g for k, g in cotangent.items()}
+        for s, g in zip(self.sources, self.gradients):
+            self.cotangents[s.name] = g
         return self.gradients
 
     def lines(self):
@@ -204,24 +183,12 @@ def derive(f, wrt=0):
     Xᵀ g_Z
     """
     def program_of(*args):
-        indices, many = _wrt_tuple(wrt, len(args))
+        indices, many = wrt_indices(wrt, len(args))
         graph = trace_graph(f, *args)
-        if graph.output.value.ndim != 0:
+        if graph.output.ndim != 0:
             raise ValueError(f"derive needs a scalar function, but f returns shape "
-                             f"{graph.output.shape}")
-        sources = [graph.inputs[i] for i in indices]
-        active = {id(n) for s in sources for n in graph.between(s)}
-        instructions = []
-        for child in reversed(graph.nodes):
-            if id(child) not in active or child.op is None:
-                continue
-            for k, parent in enumerate(child.parents):
-                if id(parent) not in active:
-                    continue
-                d = child.derivative(k)
-                plans = [(t, d.eliminate(t, [d.out_labels], d.in_labels)) for t in d.terms]
-                instructions.append(Instruction(child, k, parent, d, plans))
-        program = Program(graph, sources, instructions, many)
+                             f"{graph.output.shape}; jac.vjp(f, ...) pulls back any cotangent")
+        program = Program(graph, [graph.inputs[i] for i in indices], many)
         program.run()
         return program
     return program_of

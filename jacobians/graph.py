@@ -3,30 +3,28 @@
 A function written with the library's ops (and the operators
 ``@ + - * / **`` and ``.T``) is run once on :class:`Traced` values. Each op
 call records a :class:`Node` — its op, the nodes it read, its value — so the
-graph can then be differentiated by contraction (``chain.py``).
+graph can then be swept backwards or forwards (``sweep.py``).
 
 A variable read by several ops (``A`` in Q2 is read three times) is *one*
 node with several children; the chain rule sums over all of them.
 """
 import html
 import inspect
-from dataclasses import dataclass, field
-from functools import lru_cache
+import weakref
 
 import numpy as np
 
 from .arrays import as_float_array
-from .ops import REGISTRY, Op
+from .ops import REGISTRY
 
 
-@dataclass(eq=False)
 class Node:
     """One value of a traced computation.
 
     Attributes
     ----------
     name : str
-        How the value is printed (``"W"``, ``"H"``, ``"matmul_3"``).
+        How the value is printed (``"W"``, ``"H"``, ``"matmul3"``).
     value : ndarray
         The value computed while tracing.
     op : Op or None
@@ -34,27 +32,42 @@ class Node:
     parents : tuple of Node
         The op's arguments, in order (a node may appear twice: ``x * x``).
     params : dict
-        The op's static parameters (``axis=1``).
+        The op's constant parameters (``axis=1``).
     kind : str
         ``"input"``, ``"constant"`` or ``"op"``.
+    index : int
+        Its place in :attr:`Graph.nodes`; parents come first.
     """
 
-    name: str
-    value: np.ndarray
-    op: Op = None
-    parents: tuple = ()
-    params: dict = field(default_factory=dict)
-    kind: str = "op"
+    __slots__ = ("name", "value", "op", "parents", "params", "kind", "index")
+
+    def __init__(self, name, value, op=None, parents=(), params=None, kind="op", index=0):
+        self.name, self.value, self.op, self.parents = name, value, op, parents
+        self.params, self.kind, self.index = params or {}, kind, index
 
     @property
     def shape(self):
         return self.value.shape
 
-    def derivative(self, position):
-        """``∂self/∂parents[position]`` in index notation, with the graph's names."""
-        values = tuple(p.value for p in self.parents)
+    @property
+    def ndim(self):
+        return self.value.ndim
+
+    @property
+    def size(self):
+        return self.value.size
+
+    def derivative(self, position, values=None):
+        """``∂self/∂parents[position]`` in index notation, with the graph's names.
+
+        ``values`` replaces the graph's values (a list by node index), e.g.
+        with :class:`~jacobians.abstract.Shaped` arrays to count instead of
+        compute.
+        """
+        args = tuple(p.value if values is None else values[p.index] for p in self.parents)
+        out = self.value if values is None else values[self.index]
         names = tuple(p.name for p in self.parents) + (self.name,)
-        return self.op.derivative_at(position, values, self.value, names, **self.params)
+        return self.op.derivative_at(position, args, out, names, **self.params)
 
     def __repr__(self):
         return f"<node {self.name} {self.kind} {self.shape}>"
@@ -76,22 +89,31 @@ class Graph:
     def __init__(self):
         self.nodes, self.inputs, self.output = [], [], None
         self._taken = set()
+        self._next = {}  # for each base name, the first suffix that may be free
 
-    def _add(self, node):
+    def add(self, name, value, op=None, parents=(), params=None, kind="op"):
+        """Append a node named ``name`` (made unique) and return it."""
+        if name in self._taken:
+            name = self.unique_name(name)
+        node = Node(name, value, op, parents, params, kind, len(self.nodes))
         self.nodes.append(node)
-        self._taken.add(node.name)
+        self._taken.add(name)
         return node
 
     def unique_name(self, name):
         """``name``, or ``name2``, ``name3``… if a node has it already.
 
         No underscore: ``tanh_2`` would read as a subscript in ``∂tanh_2_ab``.
+        Each base name remembers its next suffix, so tracing n ops of one
+        kind takes O(n), not O(n²).
         """
-        candidate, k = name, 1
-        while candidate in self._taken:
+        if name not in self._taken:
+            return name
+        k = self._next.get(name, 2)
+        while f"{name}{k}" in self._taken:
             k += 1
-            candidate = f"{name}{k}"
-        return candidate
+        self._next[name] = k + 1
+        return f"{name}{k}"
 
     def rename(self, node, label):
         """Call ``node`` ``label`` (made unique), freeing its old name."""
@@ -101,32 +123,66 @@ class Graph:
 
     def children(self, node):
         """The ``(child, position)`` pairs in which ``node`` is an argument."""
-        return [(c, k) for c in self.nodes for k, p in enumerate(c.parents) if p is node]
+        return [(c, k) for c in self.nodes[node.index + 1:] for k, p in enumerate(c.parents)
+                if p is node]
 
-    def between(self, source):
-        """Nodes that depend on ``source`` and that the output depends on.
+    def active(self, sources):
+        """Which nodes carry a derivative from any of ``sources`` to the output.
 
-        Only these carry a derivative from ``source`` to the output; every
-        other node acts as a constant.
+        Returns
+        -------
+        list of bool
+            By node index: true for a node that depends on a source and that
+            the output depends on. Every other node acts as a constant.
+            Computed once for all sources, in one pass each way.
         """
-        after = {id(source)}
+        after = [False] * len(self.nodes)
+        for s in sources:
+            after[s.index] = True
         for n in self.nodes:
-            if any(id(p) in after for p in n.parents):
-                after.add(id(n))
-        before = {id(self.output)}
+            for p in n.parents:
+                if after[p.index]:
+                    after[n.index] = True
+                    break
+        before = [False] * len(self.nodes)
+        before[self.output.index] = True
         for n in reversed(self.nodes):
-            if id(n) in before:
-                before.update(id(p) for p in n.parents)
-        return [n for n in self.nodes if id(n) in after and id(n) in before]
+            if before[n.index]:
+                for p in n.parents:
+                    before[p.index] = True
+        return [a and b for a, b in zip(after, before)]
 
-    def edges(self, source):
-        """The ``(child, position, parent)`` edges on paths from ``source`` to the output."""
-        active = {id(n) for n in self.between(source)}
-        return [(c, k, p) for c in self.nodes if id(c) in active
-                for k, p in enumerate(c.parents) if id(p) in active]
+    def edges(self, sources):
+        """The ``(child, position, parent)`` edges on paths from ``sources`` to the output."""
+        active = self.active(sources)
+        return [(c, k, p) for c in self.nodes if active[c.index] and c.op is not None
+                for k, p in enumerate(c.parents) if active[p.index]]
+
+    def count_paths(self, source):
+        """How many paths lead from ``source`` to the output, counted without listing them.
+
+        >>> import jacobians as jac
+        >>> def f(y):
+        ...     for _ in range(30):
+        ...         y = jac.tanh(y) + y       # two routes through every step
+        ...     return jac.sum(y)
+        >>> graph = jac.trace_graph(f, np.ones(2))
+        >>> graph.count_paths(graph.inputs[0])
+        1073741824
+        """
+        active = self.active([source])
+        ways = [0] * len(self.nodes)
+        ways[source.index] = 1
+        for n in self.nodes:
+            if active[n.index] and n is not source:
+                ways[n.index] = sum(ways[p.index] for p in n.parents if active[p.index])
+        return ways[self.output.index] if active[self.output.index] else 0
 
     def paths(self, source):
         """Every path from the output back to ``source``.
+
+        Their number can grow exponentially with the graph (count them first
+        with :meth:`count_paths`).
 
         Returns
         -------
@@ -134,20 +190,31 @@ class Graph:
             Each path as its ``(child, position, parent)`` edges, output first.
         """
         into = {}
-        for c, k, p in self.edges(source):
-            into.setdefault(id(c), []).append((c, k, p))
+        for c, k, p in self.edges([source]):
+            into.setdefault(c.index, []).append((c, k, p))
 
         def back_from(node):
             if node is source:
                 return [[]]
-            return [[e] + rest for e in into.get(id(node), []) for rest in back_from(e[2])]
-        return back_from(self.output)
+            return [[e] + rest for e in into.get(node.index, []) for rest in back_from(e[2])]
+        return back_from(self.output) if self.output is not source else [[]]
+
+    def signature(self):
+        """The graph's structure: ops, parameters, wiring and shapes, without values.
+
+        Two traces with equal signatures run the same program, so what was
+        planned or counted for one holds for the other.
+        """
+        return tuple((n.op.name if n.op else n.kind,
+                      tuple(sorted((k, repr(v)) for k, v in n.params.items())),
+                      tuple(p.index for p in n.parents), n.shape) for n in self.nodes) + (
+            self.output.index, tuple(n.index for n in self.inputs))
 
     def rows(self):
         """One row per node: name, op, arguments, shape, local Jacobians."""
         rows = []
         for n in self.nodes:
-            if n.kind == "constant" and n.value.ndim == 0:
+            if n.kind == "constant" and n.ndim == 0:
                 continue  # the 0.5 in 0.5 * s is not worth a row
             local = ", ".join(f"∂{n.name}/∂{p.name} {n.shape + p.shape} order "
                               f"{len(n.shape + p.shape)}" for p in n.parents
@@ -181,6 +248,8 @@ class Traced:
     written as ordinary array code.
     """
 
+    __slots__ = ("graph", "node")
+
     # Make NumPy hand ``ndarray @ traced`` back to us instead of looping.
     __array_ufunc__ = None
 
@@ -193,7 +262,7 @@ class Traced:
 
     @property
     def ndim(self):
-        return self.node.value.ndim
+        return self.node.ndim
 
     @property
     def value(self):
@@ -201,14 +270,16 @@ class Traced:
 
     @staticmethod
     def __jac_apply__(op, args, params):
-        graph = next(a.graph for a in args if isinstance(a, Traced))
+        graph = next(a.graph for a in args if type(a) is Traced)
         op.check_call(args, params)
-        parents = tuple(_node_of(graph, a) for a in args)
+        parents = tuple(a.node if type(a) is Traced and a.graph is graph else
+                        _node_of(graph, a) for a in args)
         # Inputs and constants were checked on entering the graph; every node
         # after them is an op's float64 output.
-        value = np.asarray(op.value_at(tuple(p.value for p in parents), **params))
-        name = graph.unique_name(op.name)
-        return Traced(graph, graph._add(Node(name, value, op, parents, dict(params))))
+        value = op.value_at(tuple(p.value for p in parents), **params)
+        if not hasattr(value, "__array_function__"):
+            value = np.asarray(value)  # NumPy's scalars become 0-d arrays
+        return Traced(graph, graph.add(op.name, value, op, parents, params))
 
     def __matmul__(self, other): return REGISTRY["matmul"](self, other)
     def __rmatmul__(self, other): return REGISTRY["matmul"](other, self)
@@ -244,18 +315,15 @@ def _node_of(graph, a):
             raise ValueError("a value from one traced function was used inside another")
         return a.node
     value = as_float_array(a, "a constant in a traced function")
-    return graph._add(Node(graph.unique_name(_constant_name(value)), value, kind="constant"))
-
-
-def _constant_name(value):
-    return f"{value.item():g}" if value.ndim == 0 else "const"
+    name = f"{value.item():g}" if value.ndim == 0 and isinstance(value, np.ndarray) else "const"
+    return graph.add(name, value, kind="constant")
 
 
 def name(x, label):
     """Give a traced value a printable name (``"H"``); arrays pass through.
 
     Use inside a model so graphs and derived programs speak of ``H`` and
-    ``ŷ`` rather than ``matmul_1``:
+    ``ŷ`` rather than ``matmul3``:
 
     >>> import jacobians as jac
     >>> def f(X, W):
@@ -285,23 +353,34 @@ def trace_graph(f, *args):
     graph = Graph()
     for k, (label, a) in enumerate(zip(_parameter_names(f, len(args)), args)):
         value = as_float_array(a, f"argument {k} ({label})")
-        graph.inputs.append(graph._add(Node(graph.unique_name(label), value, kind="input")))
+        graph.inputs.append(graph.add(label, value, kind="input"))
     result = f(*(Traced(graph, n) for n in graph.inputs))
+    if isinstance(result, (tuple, list)):
+        raise TypeError(f"f returned a {type(result).__name__} of {len(result)} values; the "
+                        f"library differentiates a function of one array output at a time: "
+                        f"take one, e.g. lambda *args: f(*args)[0]")
     graph.output = _node_of(graph, result)
     return graph
 
 
+# Parameter names by function, forgotten with the function (a closure may hold big arrays).
+_PARAMETERS = weakref.WeakKeyDictionary()
+
+
 def _parameter_names(f, n):
     try:
+        named = _PARAMETERS[f]
+    except (KeyError, TypeError):  # not seen yet, or not weakly referable
         named = _named_parameters(f)
-    except TypeError:  # an unhashable callable object: look it up uncached
-        named = _named_parameters.__wrapped__(f)
+        try:
+            _PARAMETERS[f] = named
+        except TypeError:
+            pass
     return (list(named) + [f"x{k}" for k in range(len(named), n)])[:n]
 
 
-@lru_cache(maxsize=256)
 def _named_parameters(f):
-    """Names of ``f``'s positional parameters (cached: a model is traced again and again)."""
+    """Names of ``f``'s positional parameters."""
     try:
         params = inspect.signature(f).parameters.values()
     except (TypeError, ValueError):

@@ -10,25 +10,39 @@ product of *factors* (coefficient arrays carrying index labels) and Kronecker
 Output axes carry the labels ``a b …`` and input axes ``c d …``. Everything a
 learner sees is computed from that one statement:
 
-* :meth:`Derivative.materialise` writes the dense array of shape
-  ``out.shape + in.shape``: zeros, then the coefficients along the diagonals
-  that the deltas tie together (a strided view, no loop over entries);
 * :meth:`Derivative.vjp` and :meth:`Derivative.jvp` contract a cotangent
   ``g`` (over the output labels) or a tangent ``t`` (over the input labels)
   after *eliminating each delta by renaming* one of its labels to the other:
   ``g_ab X_ac δ_bd → g_ad X_ac``, which is ``(Xᵀ g)_cd``;
+* :meth:`Derivative.materialise` is the same contraction with no operand,
+  onto every label: the dense array of shape ``out.shape + in.shape``,
+  zeros with the coefficients written along the diagonals that the deltas
+  tie together (a strided view, no loop over entries);
 * :meth:`Derivative.nnz` counts the entries that can be nonzero — where the
   deltas hold and no coefficient is zero — without materialising anything;
 * ``str()`` and ``_repr_latex_`` print the formula.
+
+A delta may also tie two *groups* of labels, each read as one row-major flat
+index: reshaping X (2×3) into y (6) gives ``∂y_a/∂X_cd = δ(a, 3c+d)``. Such a
+group is merged into one label before anything else, so eliminating it is a
+reshape of ``g`` and materialising it writes one strided line.
+
+All of it works on any array that speaks NumPy — ndarrays, and the
+:class:`~jacobians.abstract.Shaped` arrays that count a contraction from
+shapes alone.
 """
+import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import combinations
+from typing import NamedTuple
 
 import numpy as np
-import opt_einsum
 
-from .arrays import as_float_array
+from .abstract import Shaped
+from .algebra import is_compound
+from .arrays import as_float_array, kind
+from .contract import contract
 from .limits import check_fits
 
 # Output and input labels for Jacobians of arrays of order ≤ 2, as in the
@@ -86,13 +100,6 @@ def tex(text):
     return text
 
 
-def is_compound(name):
-    """Whether a printed name needs parentheses before a subscript or a ᵀ: ``y/p``."""
-    wrapped = name.startswith("(") and name.endswith(")")
-    return not wrapped and any(ch in name for ch in " /+−-*^⊙")
-
-
-@dataclass(frozen=True)
 class Factor:
     """A coefficient array with one index label per axis, e.g. ``X_ac``.
 
@@ -108,12 +115,12 @@ class Factor:
         How the array is printed in LaTeX; defaults to ``name``.
     """
 
-    name: str
-    labels: str
-    value: np.ndarray
-    latex: str = None
+    __slots__ = ("name", "labels", "value", "latex")
 
-    def text(self):
+    def __init__(self, name, labels, value, latex=None):
+        self.name, self.labels, self.value, self.latex = name, labels, value, latex
+
+    def text(self, sizes=None):
         if not self.labels:
             return self.name
         # A compound name takes its subscript as a whole: (y/p)_c, not y/p_c.
@@ -121,7 +128,7 @@ class Factor:
             return f"({self.name})_{self.labels}"
         return f"{self.name}_{self.labels}"
 
-    def tex(self):
+    def tex(self, sizes=None):
         if not self.labels:
             return self.latex or tex(self.name)
         name = self.latex or tex(self.name)
@@ -131,46 +138,74 @@ class Factor:
             name = rf"\left({name}\right)"
         return f"{name}_{{{self.labels}}}"
 
+    def __repr__(self):
+        return f"Factor({self.text()})"
 
-@dataclass(frozen=True)
-class Delta:
-    """The Kronecker delta ``δ_ij``: 1 where labels i and j take the same value."""
+
+def flat_index(labels, sizes=None):
+    """How a group of labels reads as one row-major index: ``"3c+d"`` for c, d of sizes 2, 3.
+
+    >>> flat_index("cd", {"c": 2, "d": 3}), flat_index("abc", {"a": 2, "b": 2, "c": 5})
+    ('3c+d', '10a+5b+c')
+    >>> flat_index("cd")
+    '(cd)'
+    """
+    if len(labels) == 1:
+        return labels
+    if sizes is None:
+        return f"({labels})"
+    strides = [math.prod(sizes[x] for x in labels[k + 1:]) for k in range(len(labels))]
+    return "+".join(f"{s}{x}" if s != 1 else x for s, x in zip(strides, labels))
+
+
+class Delta(NamedTuple):
+    """The Kronecker delta ``δ_ij``: 1 where labels i and j take the same value.
+
+    ``i`` or ``j`` may be a group of labels, read as one row-major flat index:
+    ``Delta("a", "cd")`` is ``δ(a, 3c+d)`` when d has size 3.
+    """
 
     i: str
     j: str
 
-    def text(self):
+    @property
+    def grouped(self):
+        return len(self.i) > 1 or len(self.j) > 1
+
+    def text(self, sizes=None):
+        if self.grouped:
+            return f"δ({flat_index(self.i, sizes)}, {flat_index(self.j, sizes)})"
         return f"δ_{self.i}{self.j}"
 
-    def tex(self):
+    def tex(self, sizes=None):
+        if self.grouped:
+            return rf"\delta_{{{flat_index(self.i, sizes)},\,{flat_index(self.j, sizes)}}}"
         return rf"\delta_{{{self.i}{self.j}}}"
 
 
-@dataclass(frozen=True)
 class Term:
     """A sign times a product of factors and deltas, kept in print order."""
 
-    parts: tuple
-    sign: int = 1
+    __slots__ = ("parts", "sign", "factors", "deltas")
 
-    @property
-    def factors(self):
-        return [p for p in self.parts if isinstance(p, Factor)]
+    def __init__(self, parts, sign=1):
+        self.parts, self.sign = tuple(parts), sign
+        self.factors = tuple(p for p in self.parts if isinstance(p, Factor))
+        self.deltas = tuple(p for p in self.parts if isinstance(p, Delta))
 
-    @property
-    def deltas(self):
-        return [p for p in self.parts if isinstance(p, Delta)]
+    def text(self, sizes=None):
+        return " ".join(p.text(sizes) for p in self.parts) or "1"
 
-    def text(self):
-        return " ".join(p.text() for p in self.parts) or "1"
+    def tex(self, sizes=None):
+        return r"\,".join(p.tex(sizes) for p in self.parts) or "1"
 
-    def tex(self):
-        return r"\,".join(p.tex() for p in self.parts) or "1"
+    def __repr__(self):
+        return f"Term({'−' if self.sign < 0 else ''}{self.text()})"
 
 
 def term(*parts, sign=1):
     """Build a :class:`Term` from factors and deltas in the order they print."""
-    return Term(tuple(parts), sign)
+    return Term(parts, sign)
 
 
 def _join(terms, render):
@@ -183,6 +218,43 @@ def _join(terms, render):
         else:
             text += f" + {body}" if t.sign > 0 else f" − {body}"
     return text or "0"
+
+
+# Labels for merged groups: upper case, so they never meet the labels of a Jacobian.
+_MERGED = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _merge_groups(deltas, strings, sizes):
+    """Merge every group of labels a delta ties into one new label.
+
+    Returns the deltas (now between single labels), each string of labels with
+    its groups replaced, the sizes with the new labels added, and each new
+    label's group. A string that
+    holds part of a group, or its labels out of order, cannot be reshaped into
+    the merged label and is refused.
+    """
+    groups = {}
+    for d in deltas:
+        for side in (d.i, d.j):
+            if len(side) > 1 and side not in groups:
+                groups[side] = _MERGED[len(groups)]
+    if not groups:
+        return deltas, strings, sizes, {}
+    sizes = dict(sizes)
+    for group, label in groups.items():
+        sizes[label] = math.prod(sizes[x] for x in group)
+
+    def merged(labels):
+        for group, label in groups.items():
+            if group in labels:
+                labels = labels.replace(group, label)
+            elif set(group) & set(labels):
+                raise ValueError(f"the labels {labels!r} split the group ({group}) that a delta "
+                                 f"reads as one flat index")
+        return labels
+    deltas = tuple(Delta(groups.get(d.i, d.i), groups.get(d.j, d.j)) for d in deltas)
+    return deltas, [merged(labels) for labels in strings], sizes, \
+        {label: group for group, label in groups.items()}
 
 
 @lru_cache(maxsize=4096)
@@ -215,17 +287,30 @@ def _classes(deltas, labels, preferred):
     return chosen
 
 
-def _diagonal_view(array, labels, rep):
-    """A writable view of C-contiguous ``array`` with one axis per delta-tied class.
+@lru_cache(maxsize=4096)
+def _diagonal(labels, rep_labels, shape, strides):
+    """Shape and strides of the view with one axis per class: tied axes walk together."""
+    axes = "".join(dict.fromkeys(rep_labels))
+    where = [[k for k, r in enumerate(rep_labels) if r == a] for a in axes]
+    return axes, tuple(shape[k[0]] for k in where), tuple(sum(strides[j] for j in k)
+                                                          for k in where)
 
-    Tying two axes (δ_bd) means walking both at once, which is a single axis
-    whose stride is the sum of theirs.
+
+def _diagonal_view(array, labels, rep):
+    """A writable view of ``array`` with one axis per delta-tied class.
+
+    Tying two axes (δ_bd) means walking both at once: one axis whose stride is
+    the sum of theirs — what NumPy's einsum returns for ``'abcb->abc'``, and
+    how other arrays (Shaped ones) are asked for it.
     """
-    axes = "".join(dict.fromkeys(rep[label] for label in labels))
-    shape = [array.shape[labels.index(r)] for r in axes]
-    strides = [sum(array.strides[k] for k, label in enumerate(labels) if rep[label] == r)
-               for r in axes]
-    return np.ndarray(shape, array.dtype, array, 0, strides), axes
+    rep_labels = "".join(rep[x] for x in labels)
+    if rep_labels == labels:
+        return array, labels
+    if isinstance(array, np.ndarray):
+        axes, shape, strides = _diagonal(labels, rep_labels, array.shape, array.strides)
+        return np.ndarray(shape, array.dtype, array, 0, strides), axes
+    axes = "".join(dict.fromkeys(rep_labels))
+    return np.einsum(f"{rep_labels}->{axes}", array), axes
 
 
 def _spread(core, axes, present):
@@ -248,15 +333,25 @@ class Elimination:
     labels : tuple of str
         The renamed labels of every operand, then of every factor.
     result_labels : str
-        The labels the result is indexed by.
+        The labels the result is indexed by (a merged group as one label).
     rep : dict
         Each label's representative after the deltas are eliminated.
+    shapes : tuple
+        For every operand, then every factor, the shape it is reshaped to
+        before the einsum (a merged group is one axis), or None.
+    merged_shape : tuple or None
+        The result's shape with its groups merged, when it has any.
+    groups : dict
+        Each merged label and the group of labels it stands for.
     """
 
     sign: int
     labels: tuple
     result_labels: str
     rep: dict
+    shapes: tuple
+    merged_shape: tuple
+    groups: dict
 
     @cached_property
     def present(self):
@@ -282,39 +377,64 @@ class Elimination:
         """
         return self.kept == self.result_labels
 
-    def accumulate(self, result, core, shape, inputs=()):
+    def printed(self, labels, sizes):
+        """``labels`` as a formula writes them: a merged group as its flat index, ``(3c+d)``."""
+        return "".join(f"({flat_index(self.groups[x], sizes)})" if x in self.groups else x
+                       for x in labels)
+
+    def reshaped(self, arrays):
+        """The operands and factors with each merged group as one axis (views)."""
+        return [a if s is None else a.reshape(s) for a, s in zip(arrays, self.shapes)]
+
+    def accumulate(self, result, core, shape, inputs=(), like=None):
         """Add this term's contribution ``core`` (einsum output) into ``result``.
 
-        ``result`` is ``None`` for the first term. Labels tied together are
-        written through a strided diagonal view, labels no operand carries by
-        broadcasting; ``core`` is copied if it may alias one of ``inputs``.
+        ``result`` is ``None`` for the first term, then made ``like=`` the
+        given array. Labels tied together are written through a strided
+        diagonal view, labels no operand carries by broadcasting; ``core`` is
+        copied if it may alias one of ``inputs``.
         """
-        core = np.asarray(core)  # NumPy turns 0-d results into scalars
         if result is None and self.direct:
+            if self.merged_shape is not None:
+                core = core.reshape(shape)
             if self.sign < 0:
-                return np.asarray(-core)  # a new array, in C order
+                return _array(-core)  # a new array, in C order
             aliased = any(np.may_share_memory(core, a) for a in inputs)
             # Later terms write through a strided view, which needs C order.
-            return core.copy(order="C") if aliased or not core.flags.c_contiguous else core
-        if result is None:
-            result = np.zeros(shape)
-        view, axes = _diagonal_view(result, self.result_labels, self.rep)
-        if self.sign < 0:
-            view -= _spread(core, axes, self.present)
+            return core.copy() if aliased or not core.flags.c_contiguous else core
+        fresh = result is None
+        if fresh:
+            result = np.zeros(shape, like=kind(core, like))
+        target = result if self.merged_shape is None else result.reshape(self.merged_shape)
+        view, axes = _diagonal_view(target, self.result_labels, self.rep)
+        core = _spread(core, axes, self.present)
+        if fresh:  # the array is still zero: a copy is cheaper than an add
+            np.copyto(view, -core if self.sign < 0 else core)
+        elif self.sign < 0:
+            view -= core
         else:
-            view += _spread(core, axes, self.present)
+            view += core
         return result
 
 
 @lru_cache(maxsize=4096)
-def _eliminate(sign, deltas, factor_labels, operand_labels, result_labels, everything):
-    """The :class:`Elimination` of a term's structure (cached: it holds no arrays)."""
-    rep = _classes(deltas, everything, result_labels)
-    labels = tuple("".join(rep[x] for x in lab) for lab in operand_labels + factor_labels)
-    return Elimination(sign, labels, result_labels, rep)
+def _eliminate(sign, deltas, factor_labels, operand_labels, result_labels, everything, shape):
+    """The :class:`Elimination` of a term's structure (cached: it holds no arrays).
+
+    ``everything`` holds every label of the Jacobian and ``shape`` their sizes.
+    """
+    sizes = dict(zip(everything, shape))
+    strings = list(operand_labels + factor_labels) + [result_labels, everything]
+    deltas, merged, sizes, groups = _merge_groups(deltas, strings, sizes)
+    *each, result, everything = merged
+    rep = _classes(deltas, everything, result)
+    labels = tuple("".join(rep[x] for x in lab) for lab in each)
+    shapes = tuple(None if new == old else tuple(sizes[x] for x in new)
+                   for new, old in zip(each, operand_labels + factor_labels))
+    merged_shape = None if result == result_labels else tuple(sizes[x] for x in result)
+    return Elimination(sign, labels, result, rep, shapes, merged_shape, groups)
 
 
-@dataclass(frozen=True)
 class Derivative:
     """The Jacobian ``∂of/∂by`` as a sum of terms in index notation.
 
@@ -328,6 +448,9 @@ class Derivative:
         Shapes of the output and the input.
     terms : tuple of Term
         The summands; every label they use is an output or an input label.
+    like : array, optional
+        An array of the kind the dense Jacobian should be (an ndarray, or a
+        Shaped array when only counting); NumPy's by default.
 
     Examples
     --------
@@ -340,15 +463,14 @@ class Derivative:
     (3, 4, 2, 4)
     """
 
-    of: str
-    by: str
-    out_labels: str
-    in_labels: str
-    out_shape: tuple
-    in_shape: tuple
-    terms: tuple
+    __slots__ = ("of", "by", "out_labels", "in_labels", "out_shape", "in_shape", "terms",
+                 "like")
 
-    def __post_init__(self):
+    def __init__(self, of, by, out_labels, in_labels, out_shape, in_shape, terms, like=None):
+        self.of, self.by = of, by
+        self.out_labels, self.in_labels = out_labels, in_labels
+        self.out_shape, self.in_shape = tuple(out_shape), tuple(in_shape)
+        self.terms, self.like = tuple(terms), like
         sizes = self.sizes
         for t in self.terms:
             for f in t.factors:
@@ -357,8 +479,10 @@ class Derivative:
                     raise ValueError(f"factor {f.text()} has shape {np.shape(f.value)}, "
                                      f"its labels need {want}")
             for d in t.deltas:
-                if sizes[d.i] != sizes[d.j]:
-                    raise ValueError(f"{d.text()} ties axes of sizes {sizes[d.i]} and {sizes[d.j]}")
+                ties = [math.prod(sizes[x] for x in side) for side in d]
+                if ties[0] != ties[1]:
+                    raise ValueError(f"{d.text(sizes)} ties indices of sizes {ties[0]} and "
+                                     f"{ties[1]}")
 
     @property
     def sizes(self):
@@ -368,7 +492,7 @@ class Derivative:
     @property
     def shape(self):
         """Shape of the dense Jacobian: ``out_shape + in_shape``."""
-        return tuple(self.out_shape) + tuple(self.in_shape)
+        return self.out_shape + self.in_shape
 
     @property
     def order(self):
@@ -378,7 +502,7 @@ class Derivative:
     @property
     def size(self):
         """Number of entries of the dense Jacobian."""
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def nbytes(self):
@@ -393,13 +517,14 @@ class Derivative:
         return f"∂{out}/∂{inp}"
 
     def __str__(self):
-        return f"{self.lhs()} = {_join(self.terms, Term.text)}"
+        sizes = self.sizes
+        return f"{self.lhs()} = {_join(self.terms, lambda t: t.text(sizes))}"
 
     def _repr_latex_(self):
-        of, by = tex(self.of), tex(self.by)
+        of, by, sizes = tex(self.of), tex(self.by), self.sizes
         out = f"{of}_{{{self.out_labels}}}" if self.out_labels else of
         inp = f"{by}_{{{self.in_labels}}}" if self.in_labels else by
-        rhs = tex(_join(self.terms, Term.tex))  # the signs between terms
+        rhs = tex(_join(self.terms, lambda t: t.tex(sizes)))  # the signs between terms
         return rf"$\frac{{\partial {out}}}{{\partial {inp}}} = {rhs}$"
 
     def __repr__(self):
@@ -421,16 +546,21 @@ class Derivative:
         (9, 9)
         """
         labels = self.out_labels + self.in_labels
-        sizes = self.sizes
         total = 0
         for k in range(1, len(self.terms) + 1):
             for subset in combinations(self.terms, k):
-                rep = _classes(tuple(d for t in subset for d in t.deltas), labels, labels)
-                masks = [("".join(rep[x] for x in f.labels), (f.value != 0).astype(np.float64))
-                         for t in subset for f in t.factors]
+                factors = [f for t in subset for f in t.factors]
+                deltas = tuple(d for t in subset for d in t.deltas)
+                deltas, strings, sizes, _ = _merge_groups(
+                    deltas, [f.labels for f in factors] + [labels], self.sizes)
+                *factor_labels, everything = strings
+                rep = _classes(deltas, everything, everything)
+                masks = [("".join(rep[x] for x in lab),
+                          (f.value != 0).reshape([sizes[x] for x in lab]).astype(np.float64))
+                         for f, lab in zip(factors, factor_labels)]
                 present = set("".join(m for m, _ in masks))
                 free = [sizes[r] for r in set(rep.values()) if r not in present]
-                count = round(float(_einsum(masks, ""))) * int(np.prod(free, dtype=np.int64))
+                count = round(float(_einsum(masks, ""))) * math.prod(free)
                 total += count if k % 2 else -count
         return total
 
@@ -459,23 +589,26 @@ class Derivative:
         -------
         Elimination
         """
-        return _eliminate(t.sign, tuple(t.deltas), tuple(f.labels for f in t.factors),
-                          tuple(operand_labels), result_labels, self.out_labels + self.in_labels)
+        return _eliminate(t.sign, t.deltas, tuple(f.labels for f in t.factors),
+                          tuple(operand_labels), result_labels,
+                          self.out_labels + self.in_labels, self.shape)
 
-    def _contract(self, operands, result_labels, result_shape):
+    def contract(self, operands, result_labels, result_shape):
         """Σ over every other label of ``operands × term``, summed over terms.
 
         ``operands`` are extra ``(labels, array)`` pairs (a cotangent or a
-        tangent); opt_einsum contracts each term once its deltas are
-        eliminated.
+        tangent, or none at all for the dense Jacobian); each term is one
+        einsum once its deltas are eliminated.
         """
         result = None
         for t in self.terms:
             e = self.eliminate(t, [labels for labels, _ in operands], result_labels)
-            arrays = [a for _, a in operands] + [f.value for f in t.factors]
-            result = e.accumulate(result, _einsum(list(zip(e.labels, arrays)), e.kept),
-                                  result_shape, arrays)
-        return result if result is not None else np.zeros(result_shape)
+            arrays = e.reshaped([a for _, a in operands] + [f.value for f in t.factors])
+            core = _einsum(list(zip(e.labels, arrays)), e.kept, like=self.like)
+            result = e.accumulate(result, core, result_shape, arrays, self.like)
+        if result is None:
+            return np.zeros(result_shape, like=self.like)
+        return result
 
     def materialise(self, instead=None):
         """The dense Jacobian, shape ``(*out_shape, *in_shape)``.
@@ -489,25 +622,12 @@ class Derivative:
         ------
         JacobianTooLarge
             Before anything is allocated, when the array would exceed the
-            memory limit.
+            memory limit (a Shaped one allocates nothing, so it is counted).
         """
-        check_fits(self.shape, f"the Jacobian {self.lhs()}",
-                   instead or "a vector-Jacobian product (vjp)")
-        labels = self.out_labels + self.in_labels
-        dense = np.zeros(self.shape)
-        for k, t in enumerate(self.terms):
-            rep = _classes(tuple(t.deltas), labels, labels)
-            view, axes = _diagonal_view(dense, labels, rep)
-            pairs = [("".join(rep[x] for x in f.labels), f.value) for f in t.factors]
-            present = set("".join(labels for labels, _ in pairs))
-            core = _spread(_einsum(pairs, "".join(r for r in axes if r in present)), axes, present)
-            if k == 0:  # the array is still zero: a copy is cheaper than an add
-                np.copyto(view, -core if t.sign < 0 else core)
-            elif t.sign < 0:
-                view -= core
-            else:
-                view += core
-        return dense
+        if not isinstance(self.like, Shaped):
+            check_fits(self.shape, f"the Jacobian {self.lhs()}",
+                       instead or "a vector-Jacobian product (vjp)")
+        return self.contract([], self.out_labels + self.in_labels, self.shape)
 
     def vjp(self, g):
         """The derived vector–Jacobian product ``Σ_out g ∂out/∂in``.
@@ -525,7 +645,7 @@ class Derivative:
         """
         g = as_float_array(g, "the cotangent g")
         _check_operand("cotangent g", g, self.out_shape, self, "output")
-        return self._contract([(self.out_labels, g)], self.in_labels, self.in_shape)
+        return self.contract([(self.out_labels, g)], self.in_labels, self.in_shape)
 
     def jvp(self, t):
         """The derived Jacobian–vector product ``Σ_in ∂out/∂in t``.
@@ -542,7 +662,7 @@ class Derivative:
         """
         t = as_float_array(t, "the tangent t")
         _check_operand("tangent t", t, self.in_shape, self, "input")
-        return self._contract([(self.in_labels, t)], self.out_labels, self.out_shape)
+        return self.contract([(self.in_labels, t)], self.out_labels, self.out_shape)
 
     def vjp_steps(self, g="g"):
         """How the VJP is derived, term by term, as text.
@@ -559,6 +679,9 @@ class Derivative:
         lines = []
         for t in self.terms:
             text, e = self.eliminated(t, g)
+            if e.groups and e.labels == (e.kept,):
+                lines.append(f"{text}    np.reshape({g}, {self.in_shape})   (nothing is computed)")
+                continue
             hadamard = len(e.labels) > 1 and all(labels == e.kept for labels in e.labels)
             note = "   (a Hadamard product: nothing is summed)" if hadamard else ""
             lines.append(f"{text}    einsum('{e.spec}'){note}")
@@ -570,26 +693,35 @@ class Derivative:
         Returns
         -------
         text : str
-            ``"g_ab X_ac δ_bd  →  g_ad X_ac"``.
+            ``"g_ab X_ac δ_bd  →  g_ad X_ac"``; an operand reshaped by a
+            group delta is indexed by its flat index, ``g_(3c+d)``.
         elimination : Elimination
             The plan of the contraction that remains.
         """
         e = self.eliminate(t, [self.out_labels], self.in_labels)
+        sizes = self.sizes
         sign = "−" if t.sign < 0 else ""
-        before = " ".join([Factor(g, self.out_labels, None).text()] + [p.text() for p in t.parts])
+        before = " ".join([Factor(g, self.out_labels, None).text()] +
+                          [p.text(sizes) for p in t.parts])
         names = [g] + [f.name for f in t.factors]
-        after = " ".join(Factor(n, labels, None).text() for n, labels in zip(names, e.labels))
+        after = " ".join(Factor(n, e.printed(labels, sizes), None).text()
+                         for n, labels in zip(names, e.labels))
         return f"{sign}{before}  →  {sign}{after}", e
 
 
-def _einsum(pairs, result):
-    """Contract ``(labels, array)`` pairs into ``result`` labels with opt_einsum."""
+def _einsum(pairs, result, like=None):
+    """Contract ``(labels, array)`` pairs into ``result`` labels."""
     if not pairs:
-        return np.ones(())
+        return np.ones((), like=like)
     if len(pairs) == 1 and pairs[0][0] == result:
-        return pairs[0][1]
+        return _array(pairs[0][1])
     spec = ",".join(labels for labels, _ in pairs) + "->" + result
-    return opt_einsum.contract(spec, *(a for _, a in pairs))
+    return contract(spec, *(a for _, a in pairs))
+
+
+def _array(x):
+    """``x`` as an array: NumPy's scalars (what ``-a`` gives for a 0-d ``a``) become 0-d arrays."""
+    return x if hasattr(x, "__array_function__") else np.asarray(x)
 
 
 def _check_operand(what, array, shape, derivative, side):

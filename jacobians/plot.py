@@ -30,9 +30,9 @@ from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextToPath
 
 from .arrays import as_float_array
-from .chain import naive_plan
+from .chain import check_order, naive_plan
 from .index import labels_for
-from .structure import _split, as_matrix
+from .structure import as_matrix, split_jacobian
 
 _VALUES = matplotlib.colormaps["RdBu"]
 _SPY = ListedColormap(["white", "#1d2e5c"])
@@ -150,7 +150,7 @@ def plot_shape(J, out_ndim, names=None, ax=None):
     >>> fig.axes[0].get_title()
     '∂H/∂W: shape (3, 2, 4, 2), order 4'
     """
-    J, _, _ = _split(J, out_ndim)
+    J, _, _ = split_jacobian(J, out_ndim)
     order, in_ndim = J.ndim, J.ndim - out_ndim
     if order > 4:
         raise ValueError(f"plot_shape draws Jacobians of order 0 to 4; J has shape {J.shape}, "
@@ -306,7 +306,7 @@ def plot_sparsity(J, out_ndim, order="C", ax=None, title=None):
     >>> fig.axes[0].get_title()
     '6 of 36 entries nonzero (16.7%)'
     """
-    J, out_shape, in_shape = _split(J, out_ndim)
+    J, out_shape, in_shape = split_jacobian(J, out_ndim)
     M = as_matrix(J, out_ndim, order=order)
     rows, cols = M.shape
     cell = min(0.45, 6.5 / max(rows, cols, 1))
@@ -462,6 +462,7 @@ _SUM_INK = "#a6470c"    # summed indices: dark orange, apart from the blue fills
 _MONO = "DejaVu Sans Mono"
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 _MAX_PATHS = 12
+_MAX_LISTED = 4096      # paths listed before those sharing an upstream box are merged
 _CHAIN_FILL = matplotlib.colormaps["Blues"]     # by order, light enough for black text
 _PAD = 0.1              # inches the axes reach beyond the drawing, so no line is clipped
 _MARGIN = 0.15          # inches around the axes
@@ -502,40 +503,68 @@ def _graph_node(graph, node, what):
     return node
 
 
-def _plan_letters(graph, plan, source):
+def _chain_paths(graph, source, order, upstream):
+    """The paths to draw, output first, each cut at ``upstream`` when it is given."""
+    out = graph.output
+    if source is out:
+        raise ValueError(f"{source.name} is the output itself: there is no chain to draw")
+    count = graph.count_paths(source)
+    if not count:
+        raise ValueError(f"{out.name} does not depend on {source.name}: no path joins them")
+    if count > _MAX_LISTED:
+        raise ValueError(f"{count:,} paths lead from {source.name} to {out.name}; at most "
+                         f"{_MAX_PATHS} fit in a figure")
+    paths = graph.paths(source)
+    if upstream is not None:
+        if order != "reverse":
+            raise ValueError(f"upstream={upstream.name!r} needs order='reverse': only reverse "
+                             f"order forms ∂{out.name}/∂{upstream.name} before going on")
+        if upstream is out or upstream is source:
+            raise ValueError(f"upstream must lie strictly between {source.name} and "
+                             f"{out.name}, got {upstream.name}")
+        cut = []
+        for path in paths:
+            starts = [i for i, (c, _, _) in enumerate(path) if c is upstream]
+            if not starts:
+                product = " · ".join(f"∂{c.name}/∂{p.name}" for c, _, p in path)
+                raise ValueError(f"the path {product} does not pass through {upstream.name}, so "
+                                 f"∂{out.name}/∂{upstream.name} cannot stand for the part of "
+                                 f"the chain before it")
+            # Routes from the output to the upstream node are summed inside its box.
+            if path[starts[0]:] not in cut:
+                cut.append(path[starts[0]:])
+        paths = cut
+    if len(paths) > _MAX_PATHS:
+        raise ValueError(f"{len(paths)} paths lead from {source.name} to {out.name}; at most "
+                         f"{_MAX_PATHS} fit in a figure (pass upstream= to draw fewer)")
+    return paths
+
+
+def _plan_letters(graph, plan):
     """Each node's einsum letters, read off the plan's specs; new letters for the rest.
 
-    A local Jacobian ``∂c/∂p`` is subscripted with c's letters then p's; an
-    accumulated one with the output's then the node's (reverse order) or
-    the node's then the source's (forward order).
+    Every operand of a step is a Jacobian ``∂of/∂by`` whose subscript is
+    ``of``'s letters followed by ``by``'s.
     """
-    nodes = {id(n): n for n in graph.nodes}
     letters = {}
     for step in plan.steps:
         if step.spec is None:
             continue
-        for key, subscript in zip(step.operands, step.spec.split("->")[0].split(",")):
-            if key[0] == "J":
-                first = nodes[key[1]]
-                second = first.parents[key[2]]
-            elif plan.order == "reverse":
-                first, second = graph.output, nodes[key[1]]
-            else:
-                first, second = nodes[key[1]], source
-            letters[id(first)] = subscript[:first.value.ndim]
-            letters[id(second)] = subscript[first.value.ndim:]
+        for (of, by), subscript in zip(step.operands, step.spec.split("->")[0].split(",")):
+            letters[of.index] = subscript[:of.ndim]
+            letters[by.index] = subscript[of.ndim:]
     # Only a chain of one local Jacobian has no einsum; its nodes get fresh letters,
     # the output's first as in the plans.
     used, k = set("".join(letters.values())), 0
     for n in reversed(graph.nodes):
-        if id(n) not in letters:
+        if n.index not in letters:
             fresh = ""
-            while len(fresh) < n.value.ndim:
+            while len(fresh) < n.ndim:
                 symbol = opt_einsum.get_symbol(k)
                 k += 1
                 if symbol not in used:
                     fresh += symbol
-            letters[id(n)] = fresh
+            letters[n.index] = fresh
     return letters
 
 
@@ -549,7 +578,7 @@ def _trie(paths):
     """
     boxes, continued, rows = {}, set(), 0
     for path in paths:
-        keys = tuple((id(c), k) for c, k, _ in path)
+        keys = tuple((c.index, k) for c, k, _ in path)
         for depth in range(len(path)):
             prefix, parent = keys[:depth + 1], keys[:depth]
             if prefix in boxes:
@@ -570,6 +599,107 @@ def _text_width(text, size, weight="normal", family=None):
     return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0] / 72
 
 
+class _ChainLayout:
+    """Where the boxes of a chain go: columns of boxes, rows of paths, in inches."""
+
+    def __init__(self, texts, rows, depth, summed_paths):
+        self.width = max([1.2] + [max(_text_width(t[0], _CHAIN_FONT, "bold"),
+                                      _text_width(t[1], _CHAIN_FONT - 1),
+                                      _text_width(t[3], _SMALL)) + 0.3 for t in texts])
+        self.rows, self.depth, self.summed_paths = rows, depth, summed_paths
+
+    def left(self, column):
+        extra = _SUM_GAP if self.summed_paths and column > self.depth - 1 else 0.0
+        return column * (self.width + _GAP) + extra
+
+    def top(self, row):
+        return _ROW_SPACE + row * (_BOX_HEIGHT + _ROW_SPACE)
+
+    def middle(self, row):
+        return self.top(row) + _BOX_HEIGHT / 2
+
+    @property
+    def size(self):
+        """Width and height of the chain itself, without the step list."""
+        return self.left(self.depth + 1) - _GAP, self.top(self.rows) - _ROW_SPACE
+
+
+def _draw_box(ax, layout, x, y, text, style):
+    """A Jacobian's box: name, shape, order and index notation, one line each."""
+    fill = "white" if style != "local" else _CHAIN_FILL(0.06 + 0.1 * int(text[2].split()[1]))
+    ax.add_patch(Rectangle((x, y), layout.width, _BOX_HEIGHT, facecolor=fill, edgecolor=_INK,
+                           linewidth=2.0 if style == "result" else 1.0,
+                           linestyle="--" if style == "upstream" else "-"))
+    centre = x + layout.width / 2
+    for dy, t, size, weight in ((0.22, text[0], _CHAIN_FONT, "bold"),
+                                (0.47, text[1], _CHAIN_FONT - 1, "normal"),
+                                (0.69, text[2], _SMALL, "normal"),
+                                (0.9, text[3], _SMALL, "normal")):
+        ax.text(centre, y + dy, t, ha="center", va="center", fontsize=size, weight=weight,
+                color=_INK)
+
+
+def _draw_junction(ax, layout, x_gap, row, summed, label_prefix):
+    """The ``·`` between two boxes and, above it, what their contraction sums over."""
+    ax.text(x_gap, layout.middle(row), "·", ha="center", va="center", fontsize=_CHAIN_FONT + 8,
+            weight="bold", color=_INK, bbox=dict(facecolor="white", edgecolor="none", pad=0))
+    ax.text(x_gap, layout.top(row) - 0.12, f"{label_prefix}{summed}", ha="center",
+            va="bottom", fontsize=_CHAIN_FONT - 1, color=_SUM_INK, weight="bold")
+
+
+def _draw_sum(ax, layout, leaves, result_row, x_result):
+    """The paths' ends meeting on a vertical line, summed with "+", then "=" the result."""
+    big = dict(ha="center", va="center", fontsize=_CHAIN_FONT + 6, color=_INK)
+    if len(leaves) == 1:
+        ax.text(x_result - _GAP / 2, layout.middle(0), "=", **big)
+        return
+    bus = x_result - _GAP * 0.5 - _SUM_GAP
+    for row, column in leaves:
+        ax.plot([layout.left(column) + layout.width, bus], [layout.middle(row)] * 2, color=_INK,
+                linewidth=1.0, linestyle=":" if column + 1 < layout.depth else "-")
+    ax.plot([bus, bus], [layout.middle(leaves[0][0]), layout.middle(leaves[-1][0])], color=_INK,
+            linewidth=1.0)
+    ax.plot([bus, x_result], [layout.middle(result_row)] * 2, color=_INK, linewidth=1.0)
+    for (row, _), (next_row, _) in zip(leaves, leaves[1:]):
+        ax.text(bus, (layout.middle(row) + layout.middle(next_row)) / 2, "+", **big,
+                bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    ax.text((bus + x_result) / 2 + 0.05, layout.middle(result_row), "=", **big,
+            bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    ax.text(x_result + layout.width / 2, layout.top(result_row) - 0.12,
+            f"sum of {len(leaves)} paths", ha="center", va="bottom", fontsize=_CHAIN_FONT - 1,
+            color=_SUM_INK, weight="bold")
+
+
+_CAPTIONS = {"reverse": "reverse order: from the output back, ∂out/∂node for each node",
+             "forward": "forward order: from the input on, ∂node/∂input for each node",
+             "optimal": "optimal order: each path in one einsum, in its cheapest order"}
+
+
+def _step_listing(steps, order, number):
+    """The step list under the chain: each step's tag, then its text in columns."""
+    rows = []
+    for s in steps:
+        of, by = s.target
+        added = ", added to the sum" if s.adds else ""
+        tag = _step_tag(number[id(s)]) if order != "optimal" else f"path {number[id(s)] + 1}"
+        rows.append((tag, s.what, f"einsum('{s.spec}')",
+                     f"→ ∂{of.name}/∂{by.name} {of.shape + by.shape}{added}"))
+    tags = [row[0] for row in rows]
+    widths = [max([len(row[j]) for row in rows], default=0) for j in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[1:], widths[1:])).rstrip()
+             for row in rows]
+    return tags, lines
+
+
+def _draw_listing(ax, y, order, tags, lines, indent, line_height):
+    ax.text(0, y, f"The naive chain's steps — {_CAPTIONS[order]}:", ha="left", va="top",
+            fontsize=_SMALL, color=_INK, weight="bold")
+    for k, (tag, text) in enumerate(zip(tags, lines), start=1):
+        ax.text(0, y + k * line_height, tag, ha="left", va="top", fontsize=_SMALL, color=_SUM_INK)
+        ax.text(indent, y + k * line_height, text, ha="left", va="top", fontsize=_SMALL,
+                family=_MONO, color=_INK)
+
+
 def plot_chain(graph, source=None, order="reverse", upstream=None, ax=None):
     """Draw the chain rule of a traced function as the product of its local Jacobians.
 
@@ -582,9 +712,9 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, ax=None):
     the output (a part they share is drawn once) and summed at the end.
 
     Nothing is materialised: names, shapes and einsum letters come from
-    the graph and from the naive chain's plan (:func:`jacobians.chain.naive_plan`),
-    whose steps are listed under the chain and numbered at the contractions
-    they perform.
+    the graph and from the naive chain's plan (:func:`jacobians.chain.naive_plan`,
+    run on shapes alone), whose steps are listed under the chain and
+    numbered at the contractions they perform.
 
     Parameters
     ----------
@@ -630,213 +760,109 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, ax=None):
     shapes (3,) · (3, 3, 2) · (3, 2, 4, 2) → (4, 2)
     """
     source = graph.inputs[0] if source is None else _graph_node(graph, source, "source")
+    check_order(order)
     out = graph.output
-    if source is out:
-        raise ValueError(f"{source.name} is the output itself: there is no chain to draw")
-    if order not in ("reverse", "forward", "optimal"):
-        raise ValueError(f"order must be 'reverse', 'forward' or 'optimal', got {order!r}")
-    paths = graph.paths(source)
-    if not paths:
-        raise ValueError(f"{out.name} does not depend on {source.name}: no path joins them")
-    if upstream is not None:
-        upstream = _graph_node(graph, upstream, "upstream")
-        if order != "reverse":
-            raise ValueError(f"upstream={upstream.name!r} needs order='reverse': only reverse "
-                             f"order forms ∂{out.name}/∂{upstream.name} before going on")
-        if upstream is out or upstream is source:
-            raise ValueError(f"upstream must lie strictly between {source.name} and "
-                             f"{out.name}, got {upstream.name}")
-        cut = []
-        for path in paths:
-            starts = [i for i, (c, _, _) in enumerate(path) if c is upstream]
-            if not starts:
-                product = " · ".join(f"∂{c.name}/∂{p.name}" for c, _, p in path)
-                raise ValueError(f"the path {product} does not pass through {upstream.name}, so "
-                                 f"∂{out.name}/∂{upstream.name} cannot stand for the part of "
-                                 f"the chain before it")
-            # Routes from the output to the upstream node are summed inside its box.
-            if path[starts[0]:] not in cut:
-                cut.append(path[starts[0]:])
-        paths = cut
-    if len(paths) > _MAX_PATHS:
-        raise ValueError(f"{len(paths)} paths lead from {source.name} to {out.name}; at most "
-                         f"{_MAX_PATHS} fit in a figure (pass upstream= to draw fewer)")
-
+    upstream = None if upstream is None else _graph_node(graph, upstream, "upstream")
+    paths = _chain_paths(graph, source, order, upstream)
     plan = naive_plan(graph, source, order)
-    letters = _plan_letters(graph, plan, source)
-    nodes = {id(n): n for n in graph.nodes}
-    edge_of = {(id(c), k): (c, k, p) for path in paths for c, k, p in path}
+    letters = _plan_letters(graph, plan)
+    edges = {(c.index, k): (c, k, p) for path in paths for c, k, p in path}
     boxes = _trie(paths)
     shift = 1 if upstream is not None else 0
-    rows = 1 + max(row for row, _, _ in boxes.values())
-    depth = max(len(path) for path in paths) + shift
 
     # The contractions drawn (not those inside the upstream box), numbered in the plan's
     # order. In reverse and forward order each takes one local Jacobian ∂c/∂p; the
     # contraction sits at its left in reverse order (∂out/∂c · ∂c/∂p) and at its right
     # in forward order (∂c/∂p · ∂p/∂source).
     steps = [s for s in plan.steps if s.spec is not None and
-             all(key[0] != "J" or (key[1], key[2]) in edge_of for key in s.operands)]
+             all((local.child.index, local.position) in edges for local in s.locals)]
     number = {id(s): k for k, s in enumerate(steps)}
-    step_of_edge = {} if order == "optimal" else \
-        {next((key[1], key[2]) for key in s.operands if key[0] == "J"): s for s in steps}
+    step_of_edge = {} if plan.order == "optimal" else \
+        {(s.locals[0].child.index, s.locals[0].position): s for s in steps}
 
     def indexed(node):
-        return f"{node.name}_{letters[id(node)]}" if letters[id(node)] else node.name
+        return f"{node.name}_{letters[node.index]}" if letters[node.index] else node.name
 
-    def describe(of, by):
+    def describe(of, by, name=None):
         """Name, shape, order and index notation of ∂of/∂by: the four lines of a box."""
         shape = of.shape + by.shape
-        return (f"∂{of.name}/∂{by.name}", str(shape), f"order {len(shape)}",
+        return (name or f"∂{of.name}/∂{by.name}", str(shape), f"order {len(shape)}",
                 f"∂{indexed(of)}/∂{indexed(by)}")
 
     lines = {}
     for prefix in boxes:
-        c, k, p = edge_of[prefix[-1]]
-        name = plan.local[("J", id(c), k)][0]
-        lines[prefix] = (name,) + describe(c, p)[1:]
+        c, k, p = edges[prefix[-1]]
+        twice = sum(q is p for q in c.parents) > 1
+        lines[prefix] = describe(c, p, f"∂{c.name}/∂{p.name}" +
+                                 (f" (argument {k})" if twice else ""))
     head = describe(out, upstream) if upstream is not None else None
     result = describe(out, source)
-    texts = list(lines.values()) + [result] + ([head] if head else [])
-    width = max([1.2] + [max(_text_width(t[0], _CHAIN_FONT, "bold"),
-                             _text_width(t[1], _CHAIN_FONT - 1),
-                             _text_width(t[3], _SMALL)) + 0.3 for t in texts])
-    summed_paths = len(paths) > 1
+    rows = 1 + max(row for row, _, _ in boxes.values())
+    depth = max(len(path) for path in paths) + shift
+    layout = _ChainLayout(list(lines.values()) + [result] + ([head] if head else []), rows,
+                          depth, len(paths) > 1)
 
-    def left(column):
-        extra = _SUM_GAP if summed_paths and column > depth - 1 else 0.0
-        return column * (width + _GAP) + extra
-
-    def top(row):
-        return _ROW_SPACE + row * (_BOX_HEIGHT + _ROW_SPACE)
-
-    def middle(row):
-        return top(row) + _BOX_HEIGHT / 2
-
-    # The step list under the chain, in the plan's order.
-    listing = []
-    for s in steps:
-        target = nodes[s.target[1]]
-        formed = f"∂{out.name}/∂{target.name}" if order != "forward" else \
-            f"∂{target.name}/∂{source.name}"
-        shape = out.shape + target.shape if order != "forward" else target.shape + source.shape
-        added = ", added to the sum" if s.adds else ""
-        tag = _step_tag(number[id(s)]) if order != "optimal" else f"path {number[id(s)] + 1}"
-        listing.append((tag, s.what, f"einsum('{s.spec}')", f"→ {formed} {shape}{added}"))
-    # Monospaced columns, except the circled step numbers, which that font lacks.
-    tags = [row[0] for row in listing]
-    widths = [max([len(row[j]) for row in listing], default=0) for j in range(4)]
-    listing = ["  ".join(cell.ljust(w) for cell, w in zip(row[1:], widths[1:])).rstrip()
-               for row in listing]
-    caption = {"reverse": "reverse order: from the output back, ∂out/∂node for each node",
-               "forward": "forward order: from the input on, ∂node/∂input for each node",
-               "optimal": "optimal order: each path in one einsum, ordered by opt_einsum"}
+    tags, listing = _step_listing(steps, plan.order, number)
     line_height = _SMALL * 1.45 / 72
     indent = max([_text_width(t, _SMALL) for t in tags], default=0.0) + 0.12
-    chain_width = left(depth + 1) - _GAP
-    chain_height = top(rows) - _ROW_SPACE
+    chain_width, chain_height = layout.size
     below = 0.45        # between the chain and the step list
     text_width = max([indent + _text_width(t, _SMALL, family=_MONO) for t in listing] +
-                     [_text_width(caption[order], _SMALL, "bold")]) if listing else 0.0
+                     [_text_width(_CAPTIONS[plan.order], _SMALL, "bold")]) if listing else 0.0
     total_width = max(chain_width, text_width)
     total_height = chain_height + (below + (len(listing) + 1) * line_height if listing else 0.15)
-
     fig, ax = _figure_and_axes_inches(ax, total_width, total_height)
 
-    def box(x, y, text, style):
-        fill = "white" if style != "local" else _CHAIN_FILL(0.06 + 0.1 * int(text[2].split()[1]))
-        ax.add_patch(Rectangle((x, y), width, _BOX_HEIGHT, facecolor=fill, edgecolor=_INK,
-                               linewidth=2.0 if style == "result" else 1.0,
-                               linestyle="--" if style == "upstream" else "-"))
-        centre = x + width / 2
-        for dy, t, size, weight in ((0.22, text[0], _CHAIN_FONT, "bold"),
-                                    (0.47, text[1], _CHAIN_FONT - 1, "normal"),
-                                    (0.69, text[2], _SMALL, "normal"),
-                                    (0.9, text[3], _SMALL, "normal")):
-            ax.text(centre, y + dy, t, ha="center", va="center", fontsize=size, weight=weight,
-                    color=_INK)
-
-    def junction(x_gap, row, middle_node, step):
-        """The ``·`` between two boxes and, above it, what their contraction sums over."""
-        ax.text(x_gap, middle(row), "·", ha="center", va="center", fontsize=_CHAIN_FONT + 8,
-                weight="bold", color=_INK, bbox=dict(facecolor="white", edgecolor="none", pad=0))
-        summed = letters[id(middle_node)]
-        label = f"Σ {','.join(summed)}" if summed else f"{middle_node.name}: scalar"
-        if step is not None:
-            label = f"{_step_tag(number[id(step)])} {label}"
-        ax.text(x_gap, top(row) - 0.12, label, ha="center", va="bottom", fontsize=_CHAIN_FONT - 1,
-                color=_SUM_INK, weight="bold")
-
     if upstream is not None:
-        box(0, top(0), head, "upstream")
-        ax.text(width / 2, top(0) + _BOX_HEIGHT + 0.05, "upstream gradient", ha="center",
-                va="top", fontsize=_SMALL, style="italic", color=_INK)
+        _draw_box(ax, layout, 0, layout.top(0), head, "upstream")
+        ax.text(layout.width / 2, layout.top(0) + _BOX_HEIGHT + 0.05, "upstream gradient",
+                ha="center", va="top", fontsize=_SMALL, style="italic", color=_INK)
     for prefix, (row, column, parent) in boxes.items():
-        c, k, p = edge_of[prefix[-1]]
+        c, k, p = edges[prefix[-1]]
         column += shift
-        x, y = left(column), top(row)
-        box(x, y, lines[prefix], "local")
+        x = layout.left(column)
+        _draw_box(ax, layout, x, layout.top(row), lines[prefix], "local")
         if column == 0:
             continue
         parent_row = boxes[parent][0] if parent else 0
-        x_gap = x - _GAP / 2
         if parent_row != row:
             # A branch: down from under the shared box, then across into this one.
-            x_from = left(column - 1) + width / 2
-            y_from = top(parent_row) + _BOX_HEIGHT
+            x_from = layout.left(column - 1) + layout.width / 2
+            y_from = layout.top(parent_row) + _BOX_HEIGHT
             if upstream is not None and column == 1:
                 y_from += 0.3     # below the caption "upstream gradient"
-            ax.plot([x_from, x_from, x], [y_from, middle(row), middle(row)], color=_INK,
-                    linewidth=1.0)
-        step = step_of_edge.get(parent[-1] if order == "forward" and parent else (id(c), k))
-        junction(x_gap, row, c, step)
+            ax.plot([x_from, x_from, x], [y_from, layout.middle(row), layout.middle(row)],
+                    color=_INK, linewidth=1.0)
+        step = step_of_edge.get(parent[-1] if plan.order == "forward" and parent else (c.index, k))
+        summed = letters[c.index]
+        label = f"Σ {','.join(summed)}" if summed else f"{c.name}: scalar"
+        _draw_junction(ax, layout, x - _GAP / 2, row, label,
+                       f"{_step_tag(number[id(step)])} " if step is not None else "")
 
     # The result: after the one path, or where the paths' ends are summed.
-    x_result = left(depth)
+    x_result = layout.left(depth)
     leaves = sorted((row, column + shift) for prefix, (row, column, _) in boxes.items()
                     if not any(other[:-1] == prefix for other in boxes))
     result_row = (rows - 1) / 2
-    box(x_result, top(result_row), result, "result")
-    big = dict(ha="center", va="center", fontsize=_CHAIN_FONT + 6, color=_INK)
-    if len(leaves) == 1:
-        ax.text(x_result - _GAP / 2, middle(0), "=", **big)
-    else:
-        # The paths' ends meet on a vertical line, summed with "+", then "=" the result.
-        bus = x_result - _GAP * 0.5 - _SUM_GAP
-        for row, column in leaves:
-            ax.plot([left(column) + width, bus], [middle(row)] * 2, color=_INK, linewidth=1.0,
-                    linestyle=":" if column + 1 < depth else "-")
-        ax.plot([bus, bus], [middle(leaves[0][0]), middle(leaves[-1][0])], color=_INK,
-                linewidth=1.0)
-        ax.plot([bus, x_result], [middle(result_row)] * 2, color=_INK, linewidth=1.0)
-        for (row, _), (next_row, _) in zip(leaves, leaves[1:]):
-            ax.text(bus, (middle(row) + middle(next_row)) / 2, "+", **big,
-                    bbox=dict(facecolor="white", edgecolor="none", pad=1))
-        ax.text((bus + x_result) / 2 + 0.05, middle(result_row), "=", **big,
-                bbox=dict(facecolor="white", edgecolor="none", pad=1))
-        ax.text(x_result + width / 2, top(result_row) - 0.12, f"sum of {len(leaves)} paths",
-                ha="center", va="bottom", fontsize=_CHAIN_FONT - 1, color=_SUM_INK, weight="bold")
-
-    y = chain_height + below
+    _draw_box(ax, layout, x_result, layout.top(result_row), result, "result")
+    _draw_sum(ax, layout, leaves, result_row, x_result)
     if listing:
-        ax.text(0, y, f"The naive chain's steps — {caption[order]}:", ha="left", va="top",
-                fontsize=_SMALL, color=_INK, weight="bold")
-    for k, (tag, text) in enumerate(zip(tags, listing), start=1):
-        ax.text(0, y + k * line_height, tag, ha="left", va="top", fontsize=_SMALL, color=_SUM_INK)
-        ax.text(indent, y + k * line_height, text, ha="left", va="top", fontsize=_SMALL,
-                family=_MONO, color=_INK)
+        _draw_listing(ax, chain_height + below, plan.order, tags, listing, indent, line_height)
 
     ax.set_xlim(-_PAD, total_width + _PAD)
     ax.set_ylim(total_height + _PAD, -_PAD)
     ax.set_aspect("equal")
     ax.set_axis_off()
+    ax.set_title(_chain_title(paths, lines, head, result, source), fontsize=_CHAIN_FONT + 1,
+                 color=_INK)
+    return fig
+
+
+def _chain_title(paths, lines, head, result, source):
     if len(paths) == 1:
         factors = ([head] if head else []) + list(lines.values())
-        title = (f"{result[0]} = {' · '.join(t[0] for t in factors)}\n"
-                 f"shapes {' · '.join(t[1] for t in factors)} → {result[1]}")
-    else:
-        readers = dict.fromkeys(path[-1][0].name for path in paths)
-        title = (f"{result[0]}: {source.name} is read by {', '.join(readers)}, so the chain "
-                 f"is a sum over {len(paths)} paths\nevery path's product has shape {result[1]}")
-    ax.set_title(title, fontsize=_CHAIN_FONT + 1, color=_INK)
-    return fig
+        return (f"{result[0]} = {' · '.join(t[0] for t in factors)}\n"
+                f"shapes {' · '.join(t[1] for t in factors)} → {result[1]}")
+    readers = dict.fromkeys(path[-1][0].name for path in paths)
+    return (f"{result[0]}: {source.name} is read by {', '.join(readers)}, so the chain "
+            f"is a sum over {len(paths)} paths\nevery path's product has shape {result[1]}")

@@ -29,7 +29,7 @@ _ORDERS = ("C", "F")
 _LAYOUTS = ("numerator", "denominator")
 
 
-def _split(J, out_ndim):
+def split_jacobian(J, out_ndim):
     """Check ``out_ndim`` against ``J`` and return ``(J, out_shape, in_shape)``."""
     J = as_float_array(J, "J")
     if isinstance(out_ndim, bool) or not isinstance(out_ndim, (int, np.integer)) \
@@ -88,7 +88,7 @@ def as_matrix(J, out_ndim, order="C", layout="numerator"):
     >>> as_matrix(J, 2, layout="denominator").shape
     (4, 6)
     """
-    J, out_shape, in_shape = _split(J, out_ndim)
+    J, out_shape, in_shape = split_jacobian(J, out_ndim)
     _check_choice("order", order, _ORDERS)
     _check_choice("layout", layout, _LAYOUTS)
     if order == "F":
@@ -255,7 +255,7 @@ def _kronecker_splits(out_shape, in_shape, out_labels, in_labels):
 
 def _best_kronecker(J, out_ndim, order, tol):
     """The best-fitting :class:`KroneckerFactors`, or None if no split exists."""
-    J, out_shape, in_shape = _split(J, out_ndim)
+    J, out_shape, in_shape = split_jacobian(J, out_ndim)
     M = as_matrix(J, out_ndim, order=order)
     out_labels, in_labels = labels_for(len(out_shape), len(in_shape))
     if order == "F":
@@ -446,7 +446,7 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     >>> print(structure(jac.softmax.jacobian(Z), 2))
     block-diagonal, 3 blocks of 2×2: 12 of 36 entries nonzero (33.3%)
     """
-    J, out_shape, in_shape = _split(J, out_ndim)
+    J, out_shape, in_shape = split_jacobian(J, out_ndim)
     M = as_matrix(J, out_ndim)
     nonzero = np.abs(M) > tol
     nnz = int(nonzero.sum())
@@ -515,7 +515,7 @@ def per_example(J, out_ndim, tol=0.0):
     >>> per_example(jac.softmax.jacobian(Z), 2).shape
     (4, 3, 3)
     """
-    J, out_shape, in_shape = _split(J, out_ndim)
+    J, out_shape, in_shape = split_jacobian(J, out_ndim)
     if not out_shape or not in_shape:
         raise ValueError(f"J has shape {J.shape} with out_ndim={out_ndim}: both the output and "
                          f"the input need a leading batch axis")

@@ -118,16 +118,89 @@ def test_optimal_order_rediscovers_reverse_mode_for_a_scalar_loss():
     assert cost["reverse"].largest_intermediate <= 8 * 8 * 8
 
 
-def test_chain_rule_reports_opt_einsum_counts():
+def test_optimal_order_contracts_q0s_one_path_in_one_einsum_counted_by_hand():
+    n, m, p = 4, 3, 2
     q = QUESTIONS["Q0"]
-    result = jac.chain_rule(q.function, order="optimal")(*q.args())
+    result = jac.chain_rule(q.function, order="optimal")(*q.args(n=n, m=m, p=p))
     [step] = result.steps
-    import opt_einsum
-    operands = [np.empty(s) for s in step.shapes]
-    _, info = opt_einsum.contract_path(step.spec, *operands, optimize="optimal")
-    assert step.flops == info.opt_cost and step.largest == info.largest_intermediate
-    assert result.local_bytes["∂H/∂W"] == 8 * 4 * 2 * 3 * 2
+    assert step.what == "∂l/∂s · ∂s/∂r² · ∂r²/∂r · ∂r/∂ŷ · ∂ŷ/∂H · ∂H/∂W"
+    assert step.shapes == ((), (n,), (n, n), (n, n), (n, n, p), (n, p, m, p))
+    # Building 2r, then from the output on: ½ · Σ (n), two vector × matrix products
+    # (2·n·n each), then 2·n·(n·p) and 2·(n·p)·(m·p): reverse mode, found by the search.
+    assert step.flops == n + n + 2 * n * n + 2 * n * n + 2 * n * n * p + 2 * n * p * m * p
+    assert result.local_bytes["∂H/∂W"] == 8 * n * p * m * p
     assert "optimal order" in str(result)
+
+
+def _brute_force_chain_cost(sizes, summed, i=0, j=None):
+    """The cheapest order of a chain of matrices, by trying every split (exponential)."""
+    j = len(sizes) - 2 if j is None else j
+    if i == j:
+        return 0.0
+    return min(_brute_force_chain_cost(sizes, summed, i, k) +
+               _brute_force_chain_cost(sizes, summed, k + 1, j) +
+               sizes[i] * sizes[k + 1] * sizes[j + 1] * (2 if summed[k + 1] else 1)
+               for k in range(i, j))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_optimal_order_of_a_chain_is_the_cheapest_of_all(seed):
+    """The matrix-chain search against trying every order, on chains nobody chose."""
+    from jacobians.abstract import einsum_cost
+    from jacobians.sweep import chain_spec
+    rng = np.random.default_rng(seed)
+    length = int(rng.integers(2, 8))
+    # Each node a vector, or now and then a scalar (nothing to sum over it, size 1).
+    summed = [bool(x) for x in rng.random(length + 1) > 0.25]
+    sizes = [int(x) if s else 1 for x, s in zip(rng.choice([1, 2, 3, 5, 8, 13], length + 1),
+                                                  summed)]
+    order = jac.chain._chain_order(sizes, summed)
+    ndims = [1 if s else 0 for s in summed]
+    shapes = [(sizes[k],) * ndims[k] + (sizes[k + 1],) * ndims[k + 1] for k in range(length)]
+    flops, _, _ = einsum_cost(chain_spec(*ndims), tuple(shapes), order)
+    assert flops == _brute_force_chain_cost(sizes, summed)
+
+
+def test_optimal_order_handles_a_long_chain_and_an_output_that_is_an_input():
+    def deep(x):
+        for _ in range(211):
+            x = jac.tanh(x)
+        return jac.sum(x)
+    x = np.linspace(-1, 1, 3)
+    for order in jac.chain.ORDERS:
+        assert compare(jac.jacobian(deep, order=order)(x), jac.grad(deep)(x))
+    identity = jac.jacobian(lambda x: x, order="optimal")(x)
+    np.testing.assert_array_equal(identity, np.eye(3))
+    unused = jac.jacobian(lambda x, y: jac.sum(x), wrt=(0, 1), order="optimal")(x, x)
+    np.testing.assert_array_equal(unused[1], np.zeros(3))
+    scalar = jac.jacobian(lambda x: jac.sum(jac.square(x)), order="optimal")(np.array(2.0))
+    assert type(scalar) is np.ndarray and scalar.shape == () and scalar == 4.0
+
+
+def test_a_graph_with_too_many_paths_is_contracted_in_a_shared_order_and_says_so():
+    def shared(x):
+        for _ in range(30):
+            x = jac.tanh(x) + x       # two routes through every step: 2³⁰ paths
+        return jac.sum(x)
+    x = np.linspace(-0.5, 0.5, 4)
+    graph = jac.trace_graph(shared, x)
+    assert graph.count_paths(graph.inputs[0]) == 2 ** 30
+    result = jac.chain_rule(shared, order="optimal")(x)
+    assert result.order in ("reverse", "forward") and "1,073,741,824 paths" in result.note
+    assert compare(result.jacobian, jac.grad(shared)(x))
+    assert compare(result.jacobian, finite_difference_jacobian(shared, x))
+    with pytest.raises(ValueError, match=r"1,073,741,824 paths lead from x to sum.*too many"):
+        jac.paths(shared)(x)
+
+
+def test_tracing_many_ops_of_one_kind_names_them_all_apart():
+    def chain(x):
+        for _ in range(4000):
+            x = jac.tanh(x)
+        return x
+    graph = jac.trace_graph(chain, np.zeros(2))
+    names = [n.name for n in graph.nodes]
+    assert len(set(names)) == len(names) and names[-1] == "tanh4000"
 
 
 def test_derived_program_of_q0_shows_the_familiar_formula():
@@ -204,6 +277,12 @@ def test_naive_chain_refuses_before_allocating_and_names_the_largest():
 def test_grad_of_a_non_scalar_and_bad_wrt_are_explained():
     with pytest.raises(ValueError, match=r"grad needs a scalar function.*\(3,\)"):
         jac.grad(jac.tanh)(np.ones(3))
+    with pytest.raises(ValueError, match=r"wrt=\(\) names no argument"):
+        jac.grad(jac.sum, wrt=())(np.ones(3))
+    with pytest.raises(ValueError, match=r"one argument at a time; wrt=\(0, 1\) names 2"):
+        jac.paths(lambda x, y: jac.sum(x * y), wrt=(0, 1))
+    with pytest.raises(TypeError, match=r"returned a tuple of 2 values"):
+        jac.grad(lambda x: (jac.sum(x), jac.sum(x)))(np.ones(3))
     with pytest.raises(ValueError, match=r"takes 1 argument\(s\); wrt=1"):
         jac.jacobian(jac.sum, wrt=1)(np.ones(3))
     with pytest.raises(ValueError, match="order must be one of"):

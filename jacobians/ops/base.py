@@ -2,17 +2,26 @@
 
 An operation subclasses :class:`Op` and writes four small methods side by
 side — ``_value``, ``_terms`` (the Jacobian in index notation), ``vjp_rule``
-(the shortcut a framework runs) and ``jvp_rule`` — plus ``_check`` for shapes.
-The base class turns them into the public calls, checks inputs and shapes with
-messages that name the op, and never lets a result share memory with an input.
+(the shortcut a framework runs) and ``jvp_rule`` — plus ``_check`` for shapes
+and ``domains`` for where its arguments may lie. The base class turns them
+into the public calls, checks inputs, shapes and domains with messages that
+name the op, and never lets a result share memory with an input.
 
-The two rules are public, and so are ``value_at`` and ``derivative_at``,
-because a sweep over a graph calls them directly: given arrays it has
-already checked (and the forward value), they convert and recompute nothing.
+The rules are written with NumPy functions (and, for contractions, the
+library's :func:`~jacobians.contract.contract`) on whatever arrays they are
+given, making new arrays ``like=`` one of them: so the same rule runs on
+ndarrays and, to count what it costs, on :class:`~jacobians.abstract.Shaped`
+arrays. A sweep over a graph calls ``value_at``, ``vjp_rule``, ``jvp_rule``
+and ``derivative_at`` directly: given arrays it has already checked (and
+the forward value), they convert and recompute nothing.
 """
+from functools import lru_cache
+from typing import NamedTuple
+
 import numpy as np
 
-from ..arrays import as_float_array, fresh
+from ..abstract import Shaped
+from ..arrays import as_float_array, fresh, kind
 from ..index import Derivative, labels_for
 
 REGISTRY = {}
@@ -23,28 +32,58 @@ def cased(name, ndim):
     return name.lower() if ndim <= 1 else name.upper()
 
 
+class Domain(NamedTuple):
+    """Where an argument may lie — ``"real"``, ``"positive"`` or ``"nonzero"`` — and why.
+
+    ``why`` finishes the sentence of the error message: ``"log: Z must be
+    positive (log is taken)"``.
+    """
+
+    kind: str
+    why: str = ""
+
+
+REAL = Domain("real")
+
+# How a domain is checked, and what the message says the offending entries are.
+_DOMAIN_CHECKS = {"positive": (lambda a: a > 0, "≤ 0"), "nonzero": (lambda a: a != 0, "equal to 0")}
+
+
+@lru_cache(maxsize=1024)
+def _labels(out_ndim, in_ndim, names):
+    return labels_for(out_ndim, in_ndim, avoid=names)
+
+
 class Op:
     """An operation with its value, Jacobian, VJP and JVP.
 
     Subclasses set ``name``, ``arg_names`` (one per differentiable argument),
-    ``params`` (the names of its constant keyword parameters, like ``axis``),
-    ``out_name``, ``examples`` (argument shapes and parameters, the first of
-    which prints the default formula) and ``domains`` (``"real"``,
-    ``"positive"`` or ``"away_from_zero"`` per argument, used to sample inputs
-    where the op is smooth), and implement the hooks below.
+    ``params`` (the names of its constant keyword parameters, like ``axis``)
+    and ``required`` (those without a default), ``out_name``, ``examples``
+    (argument shapes and parameters, the first of which prints the default
+    formula), ``domains`` (a :class:`Domain` per argument, enforced on every
+    call; all real when None) and ``sampling`` (how tests draw each argument
+    where the op is smooth: ``"real"``, ``"positive"`` or
+    ``"away_from_zero"``; the domains' kinds when None), and implement the
+    hooks below.
     """
 
     name = None
     arg_names = ()
     params = ()
+    required = ()
     out_name = "y"
     examples = ()
     domains = None
+    sampling = None
 
     def __init__(self):
         if self.name in REGISTRY:
             raise ValueError(f"an op named {self.name!r} exists already")
         REGISTRY[self.name] = self
+        # Whether any argument's domain needs a look at its values.
+        self._restricted = type(self).domain is not Op.domain or any(
+            d.kind != "real" for d in self.domains or ())
 
     # --- hooks ------------------------------------------------------------
     def _check(self, *args, **params):
@@ -69,6 +108,10 @@ class Op:
         """A tangent ``t`` of argument ``wrt`` pushed forward, given ``out``."""
         raise NotImplementedError
 
+    def domain(self, **params):
+        """Each argument's :class:`Domain` for these parameters."""
+        return self.domains or (REAL,) * len(self.arg_names)
+
     # --- public calls -----------------------------------------------------
     def __call__(self, *args, **params):
         """The value of the operation.
@@ -85,12 +128,13 @@ class Op:
         return fresh(self._value(*args, **params), args)
 
     def value_at(self, args, **params):
-        """The value for arguments that already are checked float64 arrays.
+        """The value for arguments that already are float64 arrays.
 
         Like :meth:`vjp_rule`, for a graph whose nodes hold such arrays: the
-        shapes are checked, nothing is converted or scanned for NaN.
+        shapes and domains are checked, nothing is converted or scanned for NaN.
         """
         self._check(*args, **params)
+        self._check_domain(args, params)
         return self._value(*args, **params)
 
     def derivative(self, *args, wrt=0, names=None, **params):
@@ -185,22 +229,43 @@ class Op:
 
     # --- plumbing ---------------------------------------------------------
     def check_call(self, args, params):
-        """Raise TypeError unless there is one array per argument and every parameter is known."""
+        """Raise TypeError unless there is one array per argument and the parameters fit."""
         if len(args) != len(self.arg_names):
             raise TypeError(f"{self.name} takes {len(self.arg_names)} array argument(s) "
                             f"({', '.join(self.arg_names)}), got {len(args)}")
+        if params or self.required:
+            self._check_params(params)
+
+    def _check_params(self, params):
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             takes = f"its parameters are {', '.join(self.params)}" if self.params else \
                 "it takes none"
             raise TypeError(f"{self.name} has no parameter {', '.join(map(repr, unknown))}; "
                             f"{takes}")
+        missing = [p for p in self.required if p not in params]
+        if missing:
+            raise TypeError(f"{self.name} needs the parameter {', '.join(missing)}: "
+                            f"{self.name}({', '.join(self.arg_names)}, "
+                            f"{', '.join(f'{p}=...' for p in missing)})")
+
+    def _check_domain(self, args, params):
+        if not self._restricted:
+            return
+        for a, name, domain in zip(args, self.arg_names, self.domain(**params)):
+            if domain.kind == "real" or isinstance(a, Shaped):
+                continue  # a Shaped array has no values to check
+            holds, offending = _DOMAIN_CHECKS[domain.kind]
+            if not holds(a).all():
+                raise ValueError(f"{self.name}: {name} must be {domain.kind}{domain.why}; it "
+                                 f"has entries {offending}")
 
     def _prepare(self, args, params):
         self.check_call(args, params)
         args = tuple(as_float_array(a, f"{self.name}: argument {n}")
                      for a, n in zip(args, self.arg_names))
         self._check(*args, **params)
+        self._check_domain(args, params)
         return args
 
     def _wrt(self, wrt):
@@ -217,22 +282,23 @@ class Op:
 
     def names(self, args, out):
         """Printed names of the arguments and of the output, cased by order."""
-        return tuple(cased(n, a.ndim) for n, a in zip(self.arg_names, args)) + (
+        return tuple(cased(n, np.ndim(a)) for n, a in zip(self.arg_names, args)) + (
             cased(self.out_name, np.ndim(out)),)
 
     def derivative_at(self, i, args, out, names=None, **params):
         """The :class:`Derivative` w.r.t. argument ``i``, given the value ``out``.
 
         Like :meth:`vjp_rule`, for sweeps over a graph: no checks, nothing
-        recomputed.
+        recomputed. Its dense form is an array of the same kind as ``out``.
         """
         names = tuple(names) if names else self.names(args, out)
         if len(names) != len(args) + 1:
             raise ValueError(f"{self.name}: names needs one name per argument and one for the "
                              f"output, {len(args) + 1} in all, got {names!r}")
-        labels = labels_for(np.ndim(out), args[i].ndim, avoid=(names[i], names[-1]))
+        labels = _labels(np.ndim(out), np.ndim(args[i]), (names[i], names[-1]))
         terms = self._terms(i, args, out, labels, names, **params)
-        return Derivative(names[-1], names[i], *labels, np.shape(out), args[i].shape, tuple(terms))
+        return Derivative(names[-1], names[i], *labels, np.shape(out), np.shape(args[i]), terms,
+                          like=kind(out))
 
     def _operand(self, v, shape, what, side, wrt, args, out):
         v = as_float_array(v, f"{self.name}: the {what}")

@@ -11,11 +11,13 @@ gets no delta: every output row depends on the same ``b_d``, so
 import numpy as np
 
 from ..index import Delta, Factor, term
-from .base import Op
+from .base import REAL, Domain, Op
 
 
 def unbroadcast(g, shape):
     """Sum ``g`` over the axes that broadcasting stretched, back to ``shape``."""
+    if g.shape == shape:
+        return g
     lead = g.ndim - len(shape)
     stretched = tuple(range(lead)) + tuple(
         lead + k for k, n in enumerate(shape) if n == 1 and g.shape[lead + k] != 1)
@@ -48,7 +50,7 @@ class Elementwise(Op):
     partial_latex = ()
 
     def _check(self, *args):
-        if len(args) == 2:
+        if len(args) == 2 and args[0].shape != args[1].shape:
             _broadcast_check(self.name, self.arg_names, *args)
 
     def _terms(self, wrt, args, out, labels, names, **params):
@@ -143,13 +145,8 @@ class Divide(Binary):
     name = "divide"
     partial_names = ("1/{1}", "−{0}/{1}²")
     partial_latex = (r"\frac{{1}}{{{1}}}", r"\left(-\frac{{{0}}}{{{1}^2}}\right)")
-    domains = ("real", "away_from_zero")
+    domains = (REAL, Domain("nonzero", " (it divides)"))
     _value = staticmethod(np.divide)
-
-    def _check(self, X, Y):
-        super()._check(X, Y)
-        if (Y == 0).any():
-            raise ValueError("divide: the divisor Y has zero entries")
 
     def _partial(self, wrt, args, out, **params):
         X, Y = args
@@ -193,12 +190,8 @@ class Log(Unary):
     name = "log"
     partial_names = ("1/{0}",)
     partial_latex = (r"\frac{{1}}{{{0}}}",)
-    domains = ("positive",)
+    domains = (Domain("positive", " (log is taken)"),)
     _value = staticmethod(np.log)
-
-    def _check(self, Z):
-        if (Z <= 0).any():
-            raise ValueError("log: Z must be positive; it has entries ≤ 0")
 
     def _partial(self, wrt, args, out, **params):
         return 1 / args[0]
@@ -248,7 +241,7 @@ class Relu(Unary):
     name = "relu"
     partial_names = ("𝟙[{0}>0]",)
     partial_latex = (r"\mathbb{{1}}[{0}>0]",)
-    domains = ("away_from_zero",)
+    sampling = ("away_from_zero",)  # a finite difference across the kink would be wrong
 
     def _value(self, Z):
         return np.maximum(Z, 0)
@@ -278,13 +271,8 @@ class Sqrt(Unary):
     name = "sqrt"
     partial_names = ("1/(2√{0})",)
     partial_latex = (r"\frac{{1}}{{2\sqrt{{{0}}}}}",)
-    domains = ("positive",)
+    domains = (Domain("positive", " (the derivative is infinite at 0)"),)
     _value = staticmethod(np.sqrt)
-
-    def _check(self, Z):
-        if (Z <= 0).any():
-            raise ValueError("sqrt: Z must be positive (the derivative is infinite at 0); "
-                             "it has entries ≤ 0")
 
     def _partial(self, wrt, args, out, **params):
         return 0.5 / out
@@ -316,18 +304,21 @@ class Power(Unary):
     ``p`` is negative. For ``p = 0`` the value is 1 and the derivative 0.
     """
     name = "power"
-    params = ("exponent",)
-    domains = ("positive",)
+    params = required = ("exponent",)
+    sampling = ("positive",)
     examples = ((((3,),), {"exponent": 3}), (((2, 3),), {"exponent": 0.5}),
                 (((2, 2),), {"exponent": -1}), (((3,),), {"exponent": 0}))
 
     def _check(self, Z, exponent):
         if not np.isscalar(exponent) or not np.isfinite(exponent):
             raise ValueError(f"power: the exponent must be a finite number, got {exponent!r}")
-        if float(exponent) != int(exponent) and (Z <= 0).any():
-            raise ValueError(f"power: Z must be positive for the exponent {exponent}")
-        if exponent < 0 and (Z == 0).any():
-            raise ValueError(f"power: Z must be nonzero for the negative exponent {exponent}")
+
+    def domain(self, exponent):
+        if float(exponent) != int(exponent):
+            return (Domain("positive", f" for the exponent {exponent}"),)
+        if exponent < 0:
+            return (Domain("nonzero", f" for the negative exponent {exponent}"),)
+        return (REAL,)
 
     def _value(self, Z, exponent):
         return np.power(Z, float(exponent))

@@ -7,7 +7,6 @@ matrix product is mostly zeros, and why its VJP is a single matrix product.
 import numpy as np
 
 from ..index import Delta, Factor, term
-from ..limits import check_fits
 from .base import Op
 
 
@@ -149,15 +148,15 @@ class Reshape(Op):
 
     Notes
     -----
-    Each output entry is one input entry, so the Jacobian is the identity
-    matrix with its rows and columns re-indexed. That pairing of a flat
-    index with a multi-index is not a delta between two single labels, so the
-    term carries the identity as an explicit factor ``I``, as large as the
-    Jacobian itself. The VJP just reshapes ``g`` back.
+    Each output entry is one input entry: the one at the same row-major flat
+    index. So the Jacobian is a single delta between the two flat indices —
+    for X of shape (2, 3) and y of shape (6,), ``∂y_a/∂X_cd = δ(a, 3c+d)`` —
+    the identity matrix with its rows and columns re-indexed. Eliminating it
+    reshapes ``g`` back: no number is computed.
     """
     name = "reshape"
     arg_names = ("X",)
-    params = ("shape",)
+    params = required = ("shape",)
     out_name = "y"
     examples = ((((2, 3),), {"shape": (6,)}), (((6,),), {"shape": (3, 2)}))
 
@@ -172,11 +171,10 @@ class Reshape(Op):
         return np.reshape(X, shape)
 
     def _terms(self, wrt, args, out, labels, names, shape):
-        (X,) = args
-        check_fits((X.size, X.size), "the identity factor of reshape's Jacobian",
-                   "jac.reshape.vjp(g, X, shape=...)")
-        identity = np.eye(X.size).reshape(out.shape + X.shape)
-        return [term(Factor("I", "".join(labels), identity))]
+        O, I = labels
+        if not O or not I:  # one entry on each side: the Jacobian is the number 1
+            return [term()]
+        return [term(Delta(O, I))]
 
     def vjp_rule(self, wrt, g, args, out, shape):
         return g.reshape(args[0].shape)
@@ -290,7 +288,7 @@ class Trace(Op):
         return [term(Delta(c, d))]
 
     def vjp_rule(self, wrt, g, args, out):
-        return g * np.eye(len(args[0]))
+        return g * np.eye(len(args[0]), like=g)
 
     def jvp_rule(self, wrt, t, args, out):
         return np.trace(t)

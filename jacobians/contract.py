@@ -1,0 +1,50 @@
+"""Every einsum the library runs, planned once per spec and shapes.
+
+A derived VJP's einsum after its deltas are eliminated, a dense local
+Jacobian contracted with an accumulated one, a path's whole product in the
+naive chain: all go through :func:`contract`. An einsum that reads as matrix
+algebra (``Xᵀ g``, ``g ⊙ σ'``, ``g vᵀ``: :func:`jacobians.algebra.read`) is
+computed as such, with NumPy's own operations; any other has its pairwise
+order searched once per spec and shapes and kept in a prepared opt_einsum
+expression. On :class:`~jacobians.abstract.Shaped` operands both count the
+contraction instead of computing it.
+"""
+from functools import lru_cache
+
+import numpy as np
+import opt_einsum
+
+from .abstract import Shaped, contract_shaped
+from .algebra import read
+
+
+@lru_cache(maxsize=4096)
+def _expression(spec, shapes, path):
+    optimize = list(path) if path is not None else "auto"
+    return opt_einsum.contract_expression(spec, *shapes, optimize=optimize)
+
+
+def contract(spec, *operands, path=None):
+    """``einsum(spec, *operands)`` as a new array (0-d for a scalar).
+
+    Parameters
+    ----------
+    spec : str
+        An explicit einsum, ``"ad,ac->cd"``.
+    *operands : ndarray or Shaped
+    path : tuple of tuple of int, optional
+        The pairwise order; opt_einsum's ``"auto"`` choice when None.
+
+    >>> contract("ad,ac->cd", np.ones((4, 2)), np.ones((4, 3))).shape
+    (3, 2)
+    """
+    reading = read(spec) if path is None else None
+    if reading is not None:
+        result = reading(*operands)
+    elif any(isinstance(x, Shaped) for x in operands):
+        return contract_shaped(spec, operands, path)
+    else:
+        # NumPy's backend by name: opt_einsum would guess it from the arrays' module.
+        result = _expression(spec, tuple(x.shape for x in operands), path)(*operands,
+                                                                          backend="numpy")
+    return result if hasattr(result, "__array_function__") else np.asarray(result)

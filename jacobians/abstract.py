@@ -450,6 +450,18 @@ def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return a._new((), flops=min(a.shape))
 
 
+def _tensordot(a, b, axes=2):
+    if not isinstance(axes, (int, np.integer)):
+        raise TypeError("Shaped arrays count np.tensordot over a number of axes only")
+    a_shape, b_shape = np.shape(a), np.shape(b)
+    if a_shape[len(a_shape) - axes:] != b_shape[:axes]:
+        raise ValueError(f"tensordot: shapes {a_shape} and {b_shape} do not fit over {axes} axes")
+    shape = a_shape[:len(a_shape) - axes] + b_shape[axes:]
+    space = _size(a_shape) * _size(b_shape[axes:])
+    like = a if isinstance(a, Shaped) else b
+    return like._new(shape, flops=space * (2 if axes else 1))
+
+
 def _einsum(spec, *operands, **kwargs):
     return contract_shaped(spec, operands)
 
@@ -489,6 +501,7 @@ _HANDLERS = {
     np.outer: _outer,
     np.trace: _trace,
     np.einsum: _einsum,
+    np.tensordot: _tensordot,
     np.sum: _reduction("sum"),
     np.mean: _reduction("mean"),
     np.max: _reduction("max"),

@@ -28,7 +28,9 @@ rule passes a cotangent back (or a tangent forward) without forming any
 Jacobian — what frameworks do.
 """
 import math
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cache, cached_property
 
 import numpy as np
 import opt_einsum
@@ -197,7 +199,6 @@ class NaivePlan:
         return "\n".join(lines)
 
 
-@dataclass
 class ChainRule:
     """A naive chain's Jacobian, with the plan that made it and its costs.
 
@@ -205,12 +206,17 @@ class ChainRule:
     ----------
     jacobian : ndarray, shape ``(*out.shape, *in.shape)``
     plan : NaivePlan
-        Its ``steps``, ``flops``, ``largest_intermediate`` and
-        ``local_bytes`` are available here directly too.
+        Counted on shapes the first time it is asked for. Its ``steps``,
+        ``flops``, ``largest_intermediate`` and ``local_bytes`` are
+        available here directly too.
     """
 
-    jacobian: np.ndarray
-    plan: NaivePlan = field(repr=False)
+    def __init__(self, jacobian, plan_of):
+        self.jacobian, self._plan_of = jacobian, plan_of
+
+    @cached_property
+    def plan(self):
+        return self._plan_of()
 
     def __getattr__(self, name):
         if name in ("order", "steps", "flops", "additions", "local_bytes",
@@ -220,6 +226,9 @@ class ChainRule:
 
     def __str__(self):
         return str(self.plan)
+
+    def __repr__(self):
+        return f"ChainRule(jacobian of shape {self.jacobian.shape})"
 
 
 # --- the naive chain --------------------------------------------------------------
@@ -349,7 +358,7 @@ def _chain_order(sizes, summed):
     return tuple(path)
 
 
-def _path_products(graph, source, paths, values=None, locals_=None):
+def _path_products(graph, source, paths, values=None):
     """Each path's product of local Jacobians, contracted in its cheapest order.
 
     Yields ``(step, product)``: the :class:`Step` (with its FLOPs when
@@ -366,8 +375,6 @@ def _path_products(graph, source, paths, values=None, locals_=None):
                 args = tuple(q.value if values is None else values[q.index] for q in c.parents)
                 value = c.value if values is None else values[c.index]
                 built[(c.index, k)] = DENSE.local(c, k, args, value)
-                if locals_ is not None:
-                    locals_.append(local)
         matrices = [built[(c.index, k)] for c, k, _ in path]
         operands = tuple((c, p) for c, _, p in path)
         size = math.prod(out.shape + source.shape)
@@ -387,44 +394,46 @@ def _path_products(graph, source, paths, values=None, locals_=None):
         yield step, product
 
 
-def _run(graph, sources, order, values=None):
+def _run(graph, sources, order, values=None, steps=None):
     """Run the naive chain in ``order`` (reverse, forward, or per path) on ``values``.
 
-    Returns the Jacobians (one per source), the steps and the local Jacobians.
+    Returns the Jacobians, one per source; ``steps``, a list, receives a
+    :class:`Step` for every product.
     """
     out = graph.output
     like = kind(values[0]) if values is not None else None
+    record = [] if steps is not None else None
     if order == "reverse":
-        record = []
         results = reverse(graph, IDENTITY, DENSE, sources, values, record)
-        steps = _reverse_steps(graph, record)
-        jacobians = [_finished(results.get(s.index), out, s, like) for s in sources]
-        return jacobians, steps, tuple(dict.fromkeys(l for s in steps for l in s.locals))
+        if steps is not None:
+            steps += _reverse_steps(graph, record)
+        return [_finished(results.get(s.index), out, s, like) for s in sources]
     (source,) = sources
     if order == "forward":
-        record = []
         result = forward(graph, {source: IDENTITY}, DENSE, values, record)
-        steps = _forward_steps(source, record)
-        return [_finished(result, out, source, like)], steps, tuple(l for s in steps
-                                                                    for l in s.locals)
-    steps, locals_, total = [], [], None
+        if steps is not None:
+            steps += _forward_steps(source, record)
+        return [_finished(result, out, source, like)]
     if source is out:
-        return [_identity(source.shape, like)], steps, ()
-    for step, product in _path_products(graph, source, graph.paths(source), values, locals_):
+        return [_identity(source.shape, like)]
+    total = None
+    for step, product in _path_products(graph, source, graph.paths(source), values):
         adds = 0 if total is None else product.size
         total = product if total is None else total + product
-        steps.append(Step(step.what, step.spec, step.operands, step.target, step.locals,
-                          step.flops, adds, step.largest))
-    return [_finished(total, out, source, like)], steps, tuple(locals_)
+        if steps is not None:
+            steps.append(Step(step.what, step.spec, step.operands, step.target, step.locals,
+                              step.flops, adds, step.largest))
+    return [_finished(total, out, source, like)]
 
 
 def _plan(graph, sources, order):
     """Run the chain on shapes alone: its steps, FLOPs and the most it holds at once."""
-    tally = Tally()
+    tally, steps = Tally(), []
     values = shaped_values(graph, tally)
-    jacobians, steps, locals_ = _run(graph, sources, order, values)
+    jacobians = _run(graph, sources, order, values, steps)
     shape = graph.output.shape + sources[0].shape
     del jacobians, values  # what the run hands back is held at its peak, then freed
+    locals_ = tuple(dict.fromkeys(local for step in steps for local in step.locals))
     return NaivePlan(order, steps, locals_, shape, tally.peak)
 
 
@@ -473,34 +482,64 @@ def naive_plan(graph, source, order="reverse"):
     return naive_plans(graph, [source], order)[0]
 
 
-def _refuse_if_too_large(plan, graph):
+# What the refusal needs of each chain jacobian runs, by the graph's structure: the
+# order that runs, the most it holds, and where its largest local Jacobian is.
+_CHECKED = OrderedDict()
+_CHECKED_SIZE = 256
+
+
+def _checks(graph, sources, order):
+    """For each chain :func:`jacobian` runs: its order, peak bytes and largest local Jacobian.
+
+    Counted on shapes once per graph structure (every later call with the
+    same ops, wiring and shapes reuses the count), holding no arrays.
+    """
+    key = (graph.signature(), tuple(s.index for s in sources), order)
+    found = _CHECKED.get(key)
+    if found is None:
+        found = []
+        for plan in naive_plans(graph, sources, order):
+            largest = max(plan.locals, key=lambda local: local.nbytes, default=None)
+            where = None if largest is None else (largest.child.index, largest.position)
+            found.append((plan.order, plan.held_bytes, where))
+        _CHECKED[key] = found
+        if len(_CHECKED) > _CHECKED_SIZE:
+            _CHECKED.popitem(last=False)
+    _CHECKED.move_to_end(key)
+    return found
+
+
+def _refuse_if_too_large(graph, source, held, largest):
     """Refuse, before allocating anything, a chain that would hold more than the limit."""
-    if not plan.locals:  # the output is the input: its Jacobian is the identity
-        if graph.output.kind == "input":
-            check_fits(plan.shape, "the identity Jacobian of a function returning its input",
-                       "jac.grad(f) or jac.vjp(f, ...)")
+    if largest is None:  # the output is the input: its Jacobian is the identity
+        if source is graph.output:
+            check_fits(source.shape * 2, "the identity Jacobian of a function returning its "
+                       "input", "jac.grad(f) or jac.vjp(f, ...)")
         return
-    largest = max(plan.locals, key=lambda local: local.nbytes)
-    check_bytes(plan.held_bytes, f"the naive chain, whose largest local Jacobian "
-                f"{largest.name} has shape {largest.shape}, would at its peak",
-                "jac.grad(f) or jac.vjp(f, ...)")
+    child, position = largest
+    local = Local(graph.nodes[child], position, graph.nodes[child].parents[position])
+    check_bytes(held, f"the naive chain, whose largest local Jacobian {local.name} has shape "
+                f"{local.shape}, would at its peak", "jac.grad(f) or jac.vjp(f, ...)")
 
 
 def _naive(graph, sources, order):
-    """Plan, check and run the naive chain; one ChainRule per source."""
-    plans = naive_plans(graph, sources, order)
-    for plan in plans:
-        _refuse_if_too_large(plan, graph)
+    """Check and run the naive chain; one ChainRule per source."""
+    checks = _checks(graph, sources, order)
+    for source, (_, held, largest) in zip(sources, checks):
+        _refuse_if_too_large(graph, source, held, largest)
     if order == "reverse":
-        jacobians = _run(graph, sources, order)[0]
+        jacobians = _run(graph, sources, order)
+        shared = cache(lambda: naive_plans(graph, sources, order)[0])
+        plans_of = [shared] * len(sources)
     else:
-        jacobians = [_run(graph, [s], plan.order)[0][0] for s, plan in zip(sources, plans)]
+        jacobians = [_run(graph, [s], ran)[0] for s, (ran, _, _) in zip(sources, checks)]
+        plans_of = [cache(lambda s=s: naive_plan(graph, s, order)) for s in sources]
     taken = {id(n.value) for n in graph.inputs}
     results = []
-    for J, plan in zip(jacobians, plans):
+    for J, plan_of in zip(jacobians, plans_of):
         J = owned(J, taken)
         taken.add(id(J))
-        results.append(ChainRule(J, plan))
+        results.append(ChainRule(J, plan_of))
     return results
 
 
@@ -578,8 +617,8 @@ def paths(f, wrt=0):
             raise ValueError(f"{count:,} paths lead from {source.name} to "
                              f"{graph.output.name}, too many to list (at most {MAX_PATHS}); "
                              f"jac.jacobian(f) sums them all, accumulating at each node")
-        plan = naive_plan(graph, source, "optimal")
-        _refuse_if_too_large(plan, graph)
+        ((_, held, largest),) = _checks(graph, [source], "optimal")
+        _refuse_if_too_large(graph, source, held, largest)
         if source is graph.output:
             return [(f"∂{source.name}/∂{source.name}", _identity(source.shape, None))]
         return [(step.what, owned(product, ()))

@@ -205,9 +205,8 @@ class Graph:
         Two traces with equal signatures run the same program, so what was
         planned or counted for one holds for the other.
         """
-        return tuple((n.op.name if n.op else n.kind,
-                      tuple(sorted((k, repr(v)) for k, v in n.params.items())),
-                      tuple(p.index for p in n.parents), n.shape) for n in self.nodes) + (
+        return tuple((n.op or n.kind, repr(n.params) if n.params else "",
+                      tuple(p.index for p in n.parents), n.value.shape) for n in self.nodes) + (
             self.output.index, tuple(n.index for n in self.inputs))
 
     def rows(self):
@@ -270,13 +269,16 @@ class Traced:
 
     @staticmethod
     def __jac_apply__(op, args, params):
-        graph = next(a.graph for a in args if type(a) is Traced)
+        for a in args:
+            if type(a) is Traced:
+                graph = a.graph
+                break
         op.check_call(args, params)
-        parents = tuple(a.node if type(a) is Traced and a.graph is graph else
-                        _node_of(graph, a) for a in args)
+        parents = tuple([a.node if type(a) is Traced and a.graph is graph else
+                         _node_of(graph, a) for a in args])
         # Inputs and constants were checked on entering the graph; every node
         # after them is an op's float64 output.
-        value = op.value_at(tuple(p.value for p in parents), **params)
+        value = op.value_at(tuple([p.value for p in parents]), **params)
         if not hasattr(value, "__array_function__"):
             value = np.asarray(value)  # NumPy's scalars become 0-d arrays
         return Traced(graph, graph.add(op.name, value, op, parents, params))

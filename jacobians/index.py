@@ -288,38 +288,26 @@ def _classes(deltas, labels, preferred):
 
 
 @lru_cache(maxsize=4096)
-def _diagonal(labels, rep_labels, shape, strides):
+def _diagonal(rep_labels, shape, strides):
     """Shape and strides of the view with one axis per class: tied axes walk together."""
-    axes = "".join(dict.fromkeys(rep_labels))
-    where = [[k for k, r in enumerate(rep_labels) if r == a] for a in axes]
-    return axes, tuple(shape[k[0]] for k in where), tuple(sum(strides[j] for j in k)
-                                                          for k in where)
+    where = [[k for k, r in enumerate(rep_labels) if r == a] for a in dict.fromkeys(rep_labels)]
+    return tuple(shape[k[0]] for k in where), tuple(sum(strides[j] for j in k) for k in where)
 
 
-def _diagonal_view(array, labels, rep):
+def _diagonal_view(array, labels, rep_labels):
     """A writable view of ``array`` with one axis per delta-tied class.
 
-    Tying two axes (δ_bd) means walking both at once: one axis whose stride is
-    the sum of theirs — what NumPy's einsum returns for ``'abcb->abc'``, and
-    how other arrays (Shaped ones) are asked for it.
+    ``rep_labels`` gives each of ``labels`` its class. Tying two axes (δ_bd)
+    means walking both at once: one axis whose stride is the sum of theirs —
+    what NumPy's einsum returns for ``'abcb->abc'``, and how other arrays
+    (Shaped ones) are asked for it.
     """
-    rep_labels = "".join(rep[x] for x in labels)
     if rep_labels == labels:
-        return array, labels
+        return array
     if isinstance(array, np.ndarray):
-        axes, shape, strides = _diagonal(labels, rep_labels, array.shape, array.strides)
-        return np.ndarray(shape, array.dtype, array, 0, strides), axes
-    axes = "".join(dict.fromkeys(rep_labels))
-    return np.einsum(f"{rep_labels}->{axes}", array), axes
-
-
-def _spread(core, axes, present):
-    """``core`` (over the present axes) with length-1 axes for the absent ones.
-
-    A term that no operand indexes by some label is constant along it, so the
-    core broadcasts there.
-    """
-    return core[tuple(slice(None) if r in present else None for r in axes)]
+        shape, strides = _diagonal(rep_labels, array.shape, array.strides)
+        return np.ndarray(shape, array.dtype, array, 0, strides)
+    return np.einsum(f"{rep_labels}->{''.join(dict.fromkeys(rep_labels))}", array)
 
 
 @dataclass(frozen=True)
@@ -367,6 +355,22 @@ class Elimination:
     def spec(self):
         return ",".join(self.labels) + "->" + self.kept
 
+    @cached_property
+    def result_classes(self):
+        """Each result label's class, in order: ``"abab"`` for δ_ac δ_bd."""
+        return "".join(self.rep[x] for x in self.result_labels)
+
+    @cached_property
+    def spread(self):
+        """The index that gives the einsum's output a length-1 axis for each class it lacks.
+
+        A term that no operand indexes by some label is constant along it, so
+        its contribution broadcasts there.
+        """
+        present = self.present
+        return tuple(slice(None) if r in present else None
+                     for r in dict.fromkeys(self.result_classes))
+
     @property
     def direct(self):
         """Whether the einsum's output already is the result, with no diagonal to write.
@@ -406,8 +410,8 @@ class Elimination:
         if fresh:
             result = np.zeros(shape, like=kind(core, like))
         target = result if self.merged_shape is None else result.reshape(self.merged_shape)
-        view, axes = _diagonal_view(target, self.result_labels, self.rep)
-        core = _spread(core, axes, self.present)
+        view = _diagonal_view(target, self.result_labels, self.result_classes)
+        core = core[self.spread]
         if fresh:  # the array is still zero: a copy is cheaper than an add
             np.copyto(view, -core if self.sign < 0 else core)
         elif self.sign < 0:
@@ -451,6 +455,9 @@ class Derivative:
     like : array, optional
         An array of the kind the dense Jacobian should be (an ndarray, or a
         Shaped array when only counting); NumPy's by default.
+    check : bool
+        Whether to check that every factor's shape fits its labels and every
+        delta ties equal sizes (ops check each structure once).
 
     Examples
     --------
@@ -466,11 +473,16 @@ class Derivative:
     __slots__ = ("of", "by", "out_labels", "in_labels", "out_shape", "in_shape", "terms",
                  "like")
 
-    def __init__(self, of, by, out_labels, in_labels, out_shape, in_shape, terms, like=None):
+    def __init__(self, of, by, out_labels, in_labels, out_shape, in_shape, terms, like=None,
+                 check=True):
         self.of, self.by = of, by
         self.out_labels, self.in_labels = out_labels, in_labels
         self.out_shape, self.in_shape = tuple(out_shape), tuple(in_shape)
         self.terms, self.like = tuple(terms), like
+        if check:
+            self._check()
+
+    def _check(self):
         sizes = self.sizes
         for t in self.terms:
             for f in t.factors:

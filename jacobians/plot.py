@@ -639,6 +639,15 @@ def _draw_box(ax, layout, x, y, text, style):
                 color=_INK)
 
 
+def _draw_branch(ax, layout, parent_row, row, column, below_caption):
+    """A path leaving a shared box: down from under it, then across into this row's box."""
+    x_from = layout.left(column - 1) + layout.width / 2
+    y_from = layout.top(parent_row) + _BOX_HEIGHT + (0.3 if below_caption and column == 1 else 0)
+    ax.plot([x_from, x_from, layout.left(column)], [y_from, layout.middle(row),
+                                                     layout.middle(row)],
+            color=_INK, linewidth=1.0)
+
+
 def _draw_junction(ax, layout, x_gap, row, summed, label_prefix):
     """The ``·`` between two boxes and, above it, what their contraction sums over."""
     ax.text(x_gap, layout.middle(row), "·", ha="center", va="center", fontsize=_CHAIN_FONT + 8,
@@ -818,25 +827,18 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, ax=None):
         ax.text(layout.width / 2, layout.top(0) + _BOX_HEIGHT + 0.05, "upstream gradient",
                 ha="center", va="top", fontsize=_SMALL, style="italic", color=_INK)
     for prefix, (row, column, parent) in boxes.items():
-        c, k, p = edges[prefix[-1]]
+        c, k, _ = edges[prefix[-1]]
         column += shift
-        x = layout.left(column)
-        _draw_box(ax, layout, x, layout.top(row), lines[prefix], "local")
+        _draw_box(ax, layout, layout.left(column), layout.top(row), lines[prefix], "local")
         if column == 0:
             continue
         parent_row = boxes[parent][0] if parent else 0
         if parent_row != row:
-            # A branch: down from under the shared box, then across into this one.
-            x_from = layout.left(column - 1) + layout.width / 2
-            y_from = layout.top(parent_row) + _BOX_HEIGHT
-            if upstream is not None and column == 1:
-                y_from += 0.3     # below the caption "upstream gradient"
-            ax.plot([x_from, x_from, x], [y_from, layout.middle(row), layout.middle(row)],
-                    color=_INK, linewidth=1.0)
+            _draw_branch(ax, layout, parent_row, row, column, upstream is not None)
         step = step_of_edge.get(parent[-1] if plan.order == "forward" and parent else (c.index, k))
         summed = letters[c.index]
-        label = f"Σ {','.join(summed)}" if summed else f"{c.name}: scalar"
-        _draw_junction(ax, layout, x - _GAP / 2, row, label,
+        _draw_junction(ax, layout, layout.left(column) - _GAP / 2, row,
+                       f"Σ {','.join(summed)}" if summed else f"{c.name}: scalar",
                        f"{_step_tag(number[id(step)])} " if step is not None else "")
 
     # The result: after the one path, or where the paths' ends are summed.

@@ -54,6 +54,17 @@ def _labels(out_ndim, in_ndim, names):
     return labels_for(out_ndim, in_ndim, avoid=names)
 
 
+def remember(table, key, value, limit=4096):
+    """``table[key] = value``, forgetting everything once ``table`` holds ``limit`` entries.
+
+    For the small tables ops keep by structure and name: a trace of thousands
+    of distinct node names must not grow them without end.
+    """
+    if len(table) >= limit:
+        table.clear()
+    table[key] = value
+
+
 class Op:
     """An operation with its value, Jacobian, VJP and JVP.
 
@@ -84,6 +95,8 @@ class Op:
         # Whether any argument's domain needs a look at its values.
         self._restricted = type(self).domain is not Op.domain or any(
             d.kind != "real" for d in self.domains or ())
+        self._names = {}       # printed names, by the orders of the arguments and output
+        self._structures = {}  # names and labels of each derivative checked once
 
     # --- hooks ------------------------------------------------------------
     def _check(self, *args, **params):
@@ -175,8 +188,8 @@ class Op:
         out = self._value(*args, **params)
 
         def one(i):
-            d = self.derivative_at(i, args, out, None, **params)
-            return d.materialise(instead=f"jac.{self.name}.vjp(g, ..., wrt={i})")
+            return self.derivative_at(i, args, out, **params).materialise(
+                instead=f"jac.{self.name}.vjp(g, ..., wrt={i})")
         return self._each(wrt, one)
 
     def vjp(self, g, *args, wrt=0, **params):
@@ -282,8 +295,12 @@ class Op:
 
     def names(self, args, out):
         """Printed names of the arguments and of the output, cased by order."""
-        return tuple(cased(n, np.ndim(a)) for n, a in zip(self.arg_names, args)) + (
-            cased(self.out_name, np.ndim(out)),)
+        orders = tuple(a.ndim for a in args) + (out.ndim,)
+        names = self._names.get(orders)
+        if names is None:
+            names = self._names[orders] = tuple(
+                cased(n, k) for n, k in zip(self.arg_names + (self.out_name,), orders))
+        return names
 
     def derivative_at(self, i, args, out, names=None, **params):
         """The :class:`Derivative` w.r.t. argument ``i``, given the value ``out``.
@@ -291,14 +308,24 @@ class Op:
         Like :meth:`vjp_rule`, for sweeps over a graph: no checks, nothing
         recomputed. Its dense form is an array of the same kind as ``out``.
         """
-        names = tuple(names) if names else self.names(args, out)
-        if len(names) != len(args) + 1:
-            raise ValueError(f"{self.name}: names needs one name per argument and one for the "
-                             f"output, {len(args) + 1} in all, got {names!r}")
-        labels = _labels(np.ndim(out), np.ndim(args[i]), (names[i], names[-1]))
+        # What depends on the structure alone is worked out once for each one:
+        # the printed names, the index labels, and a check of the terms' shapes.
+        structure = (i, names, tuple(a.shape for a in args), repr(params) if params else "")
+        known = self._structures.get(structure)
+        if known is None:
+            names = tuple(names) if names else self.names(args, out)
+            if len(names) != len(args) + 1:
+                raise ValueError(f"{self.name}: names needs one name per argument and one for "
+                                 f"the output, {len(args) + 1} in all, got {names!r}")
+            labels = _labels(out.ndim, args[i].ndim, (names[i], names[-1]))
+        else:
+            names, labels = known
         terms = self._terms(i, args, out, labels, names, **params)
-        return Derivative(names[-1], names[i], *labels, np.shape(out), np.shape(args[i]), terms,
-                          like=kind(out))
+        derivative = Derivative(names[-1], names[i], *labels, out.shape, args[i].shape, terms,
+                                like=kind(out), check=known is None)
+        if known is None:
+            remember(self._structures, structure, (names, labels))
+        return derivative
 
     def _operand(self, v, shape, what, side, wrt, args, out):
         v = as_float_array(v, f"{self.name}: the {what}")

@@ -8,10 +8,12 @@ For two arguments that broadcast (a bias row ``b`` added to every row of
 gets no delta: every output row depends on the same ``b_d``, so
 ``∂H_ab/∂b_c = δ_bc`` and the VJP sums ``g`` over the rows.
 """
+from functools import lru_cache
+
 import numpy as np
 
 from ..index import Delta, Factor, term
-from .base import REAL, Domain, Op
+from .base import REAL, Domain, Op, remember
 
 
 def unbroadcast(g, shape):
@@ -37,6 +39,15 @@ def _broadcast_check(name, names, *args):
                     f"{y.shape[-k]}") from None
 
 
+@lru_cache(maxsize=1024)
+def _deltas(labels, shape, out_shape):
+    """Each argument axis tied to its output axis, unless broadcasting stretched it."""
+    O, I = labels
+    lead = len(O) - len(I)
+    return tuple(Delta(O[lead + k], I[k]) for k, n in enumerate(shape)
+                 if n == out_shape[lead + k])
+
+
 class Elementwise(Op):
     """An op applied entry by entry; subclasses give the value and the partials.
 
@@ -49,22 +60,26 @@ class Elementwise(Op):
     partial_names = ()
     partial_latex = ()
 
+    def __init__(self):
+        super().__init__()
+        self._partial_names = {}  # by wrt, the printed names and the parameters
+
     def _check(self, *args):
         if len(args) == 2 and args[0].shape != args[1].shape:
             _broadcast_check(self.name, self.arg_names, *args)
 
     def _terms(self, wrt, args, out, labels, names, **params):
-        O, I = labels
-        lead = len(O) - len(I)
-        # An argument axis is tied to its output axis unless broadcasting stretched it.
-        deltas = [Delta(O[lead + k], I[k]) for k, n in enumerate(args[wrt].shape)
-                  if n == out.shape[lead + k]]
         partial = self._partial(wrt, args, out, **params)
+        deltas = _deltas(labels, args[wrt].shape, out.shape)
         if isinstance(partial, int):  # ±1: the Jacobian is only deltas
             return [term(*deltas, sign=partial)]
-        name, latex = self._partial_name(wrt, names, **params)
-        coefficient = partial if np.shape(partial) == out.shape else np.broadcast_to(partial, out.shape)
-        return [term(Factor(name, O, coefficient, latex), *deltas)]
+        key = (wrt, names, repr(params))
+        if key not in self._partial_names:
+            remember(self._partial_names, key, self._partial_name(wrt, names, **params))
+        name, latex = self._partial_names[key]
+        if partial.shape != out.shape:
+            partial = np.broadcast_to(partial, out.shape)
+        return [term(Factor(name, labels[0], partial, latex), *deltas)]
 
     def _partial_name(self, wrt, names, **params):
         latex = self.partial_latex[wrt].format(*names) if self.partial_latex else None

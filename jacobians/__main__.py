@@ -60,12 +60,11 @@ def cost(size=None, sweeps=("Q0",), sizes=(8, 16, 32, 64, 128), repeat=11, out="
         figure is the same file on every run.
     """
     rows = [cost_row(key, size, measured, repeat) for key in QUESTIONS]
-    print("What the gradient costs: the naive chain (every local Jacobian materialised, "
-          "contracted with opt_einsum)\nagainst the VJP sweep (the derived program; jac.grad "
-          "runs it)\n")
+    print("What the gradient costs: the naive chain (every local Jacobian materialised, then "
+          "contracted: jac.jacobian)\nagainst the VJP sweep (each op's hand rule: jac.grad)\n")
     print(cost_table(rows))
-    print("\nbytes: float64 arrays held; FLOPs: opt_einsum's counts; FLOP ratio: naive "
-          "reverse / VJP")
+    print("\nbytes and FLOPs: counted by running each on shapes alone; bytes: the most held at "
+          "once, float64;\nFLOP ratio: naive reverse / VJP")
     if measured:
         print(f"times: median of {repeat} interleaved runs, tracing included; peak: "
               f"tracemalloc, one separate run each")

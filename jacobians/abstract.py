@@ -62,9 +62,13 @@ class Tally:
         self.live = 0
         self.peak = 0
 
-    def array(self, shape):
-        """A new float64 array of ``shape``, held from now on."""
-        return Shaped(shape, self)
+    def array(self, shape, held=True):
+        """A new float64 array of ``shape``, held from now on.
+
+        With ``held=False`` the array is the caller's (a function's input):
+        it is not counted among the bytes the program holds.
+        """
+        return Shaped(shape, self, held=held)
 
     def allocate(self, nbytes):
         self.live += nbytes
@@ -104,22 +108,26 @@ class Shaped:
         8 for float64, 1 for the booleans a comparison makes.
     base : Shaped, optional
         The array whose data a view shares; None for an array that owns its data.
+    held : bool
+        Whether its bytes count as the program's (False for the caller's own).
     """
 
-    __slots__ = ("shape", "itemsize", "base", "tally", "flags")
+    __slots__ = ("shape", "itemsize", "base", "tally", "flags", "held")
     __array_priority__ = 100
 
-    def __init__(self, shape, tally, itemsize=8, base=None, contiguous=True, writeable=True):
+    def __init__(self, shape, tally, itemsize=8, base=None, contiguous=True, writeable=True,
+                 held=True):
         self.shape = tuple(int(n) for n in shape)
         if any(n < 0 for n in self.shape):
             raise ValueError(f"negative dimensions are not allowed: {self.shape}")
         self.itemsize, self.base, self.tally = itemsize, base, tally
         self.flags = _Flags(contiguous, writeable)
-        if base is None:
+        self.held = held and base is None
+        if self.held:
             tally.allocate(self.nbytes)
 
     def __del__(self):
-        if self.base is None:
+        if self.held:
             self.tally.free(self.nbytes)
 
     # --- what an array tells about itself -----------------------------------

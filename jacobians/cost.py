@@ -100,8 +100,8 @@ class VJPStep:
 class ModelCost:
     """FLOPs and bytes of the naive chain and of the VJP sweep, counted on shapes.
 
-    Bytes are float64 (8 per entry), and "held" means the most held at once,
-    forward values included. FLOPs follow :mod:`jacobians.abstract`: one per
+    Bytes are float64 (8 per entry), and "held" means the most held at once
+    besides the inputs the caller holds anyway: forward values included. FLOPs follow :mod:`jacobians.abstract`: one per
     entry of an elementwise operation or a reduction's input, two per term
     of a summed product (``X @ W`` with X n×m and W m×p costs 2·n·m·p).
 
@@ -194,7 +194,7 @@ def model_cost(f, args, wrt=0):
     """
     indices, _ = wrt_indices(wrt, len(args))
     tally = Tally()
-    graph = trace_graph(f, *(tally.array(np.shape(a)) for a in args))
+    graph = trace_graph(f, *(tally.array(np.shape(a), held=False) for a in args))
     if graph.output.ndim != 0:
         raise ValueError(f"model_cost prices the gradient of a scalar function, but f returns "
                          f"shape {graph.output.shape}")

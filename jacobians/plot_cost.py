@@ -19,9 +19,9 @@ _BLUE, _VERMILLION, _ORANGE, _PURPLE = "#0072B2", "#D55E00", "#E69F00", "#CC79A7
 
 # Each series: its legend label, colour, line style, marker, and whether it was measured.
 _STYLE = {
-    "naive bytes": ("naive: local Jacobians + largest product", _VERMILLION, "-", "s", False),
+    "naive bytes": ("naive: held at its peak", _VERMILLION, "-", "s", False),
     "naive peak": ("naive: measured peak", _VERMILLION, "--", "s", True),
-    "VJP bytes": ("VJP: cotangents + factors", _BLUE, "-", "o", False),
+    "VJP bytes": ("VJP: held at its peak", _BLUE, "-", "o", False),
     "VJP peak": ("VJP: measured peak", _BLUE, "--", "o", True),
     "naive FLOPs, forward": ("naive, forward order", _ORANGE, "-.", "^", False),
     "naive FLOPs, reverse": ("naive, reverse order", _VERMILLION, "-", "s", False),
@@ -35,7 +35,7 @@ _STYLE = {
 PANELS = {
     "bytes": ("memory held", "bytes (float64)",
               ("naive bytes", "naive peak", "VJP bytes", "VJP peak")),
-    "flops": ("arithmetic, counted", "FLOPs (opt_einsum's count)",
+    "flops": ("arithmetic, counted", "FLOPs (counted on shapes)",
               ("naive FLOPs, forward", "naive FLOPs, reverse", "naive FLOPs, optimal",
                "VJP FLOPs")),
     "time": ("wall time, measured", "seconds (median; bars: quartiles)",

@@ -168,8 +168,12 @@ class Edge:
 
 
 def shaped_values(graph, tally):
-    """One :class:`~jacobians.abstract.Shaped` array per node, for a sweep that counts."""
-    return [tally.array(n.shape) for n in graph.nodes]
+    """One :class:`~jacobians.abstract.Shaped` array per node, for a sweep that counts.
+
+    The inputs are the caller's, so their bytes are not counted; every other
+    value is, as the forward pass made it and the sweep keeps it.
+    """
+    return [tally.array(n.shape, held=n.kind != "input") for n in graph.nodes]
 
 
 def counter(values):

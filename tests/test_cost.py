@@ -46,9 +46,9 @@ def test_a_single_matmul_counted_by_hand():
     assert cost.naive_forward_flops == 2 * n * p * m * p
     # The VJP: sum's rule broadcasts g (a view), matmul's is Xᵀ g: 2·n·m·p.
     assert cost.vjp_flops == 2 * n * m * p
-    # At its peak the sweep holds the forward values W, X, H and s, the seed 1 (which
-    # g_H views), and g_W.
-    assert cost.vjp_bytes == 8 * ((m * p + n * m + n * p + 1) + 1 + m * p)
+    # At its peak it holds, besides the caller's W and X, the forward values H and s,
+    # the seed 1 (which g_H views), and g_W.
+    assert cost.vjp_bytes == 8 * ((n * p + 1) + 1 + m * p)
     # The forward pass: X @ W, then the sum of its n·p entries.
     assert cost.forward_flops == 2 * n * m * p + n * p
 

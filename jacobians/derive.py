@@ -65,6 +65,9 @@ class Instruction:
         """The step in matrix notation where each term has one, else in einsum."""
         parts = []
         for (t, e), names in zip(self.plans, self.names):
+            if e.only_reshapes:
+                parts.append(f"reshape({names[0]}, {self.parent.shape})")
+                continue
             reading = read(e.spec)
             readable = reading.text(names, t.sign) if reading else None
             if readable and not e.direct:
@@ -74,7 +77,8 @@ class Instruction:
         return " + ".join(parts).replace("+ −", "− ")
 
     def einsums(self):
-        return "  ".join(f"einsum('{e.spec}')" for _, e in self.plans)
+        return "  ".join("no arithmetic" if e.only_reshapes else f"einsum('{e.spec}')"
+                         for _, e in self.plans)
 
 
 class Program:

@@ -355,6 +355,11 @@ class Elimination:
     def spec(self):
         return ",".join(self.labels) + "->" + self.kept
 
+    @property
+    def only_reshapes(self):
+        """Whether all that is left is the operand, reshaped by a delta between flat indices."""
+        return bool(self.groups) and self.labels == (self.kept,)
+
     @cached_property
     def result_classes(self):
         """Each result label's class, in order: ``"abab"`` for δ_ac δ_bd."""
@@ -691,7 +696,7 @@ class Derivative:
         lines = []
         for t in self.terms:
             text, e = self.eliminated(t, g)
-            if e.groups and e.labels == (e.kept,):
+            if e.only_reshapes:
                 lines.append(f"{text}    np.reshape({g}, {self.in_shape})   (nothing is computed)")
                 continue
             hadamard = len(e.labels) > 1 and all(labels == e.kept for labels in e.labels)

@@ -400,3 +400,20 @@ def test_the_memory_check_counts_what_each_order_really_holds(order):
 def test_a_traced_op_with_an_unknown_parameter_is_explained():
     with pytest.raises(TypeError, match=r"sum has no parameter 'axes'"):
         jac.grad(lambda x: jac.sum(x, axes=0))(np.ones(2))
+
+
+def test_a_reshape_derives_and_is_priced_without_its_identity_jacobian():
+    """δ(a, 200c+d) is eliminated by reshaping g: no 12 GiB identity factor is built."""
+    A = np.random.default_rng(0).standard_normal((200, 200))
+    f = lambda A: jac.sum(jac.square(jac.reshape(A, shape=(40000,))))  # noqa: E731
+    program = jac.derive(f)(A)
+    np.testing.assert_allclose(program.gradient, 2 * A)
+    np.testing.assert_allclose(jac.grad(f)(A), 2 * A)
+    assert "g_A = reshape(g_reshape, (200, 200))" in " ".join(str(program).split())
+    cost = jac.model_cost(f, (A,))
+    # Square's rule: 2A (40,000) then g ⊙ 2A (40,000); reshape and sum pass g on or view it.
+    assert cost.vjp_flops == 2 * 40000
+    assert cost.naive_peak_bytes > jac.get_memory_limit()  # counted, never built
+    with pytest.raises(jac.JacobianTooLarge, match=r"would at its peak take 11.9 GiB"):
+        jac.jacobian(f)(A)
+    assert str(jac.reshape.formula(np.ones((2, 3)), shape=(6,))) == "∂y_a/∂X_cd = δ(a, 3c+d)"

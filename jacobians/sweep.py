@@ -182,6 +182,19 @@ def counter(values):
     return tally if isinstance(tally, Tally) else None
 
 
+def _carry(table, index, share, edge, tally, before, record):
+    """Add an edge's ``share`` into ``table[index]``, and record what the edge did.
+
+    ``before`` is the tally's count before the edge's rule ran; the addition
+    into a share already held is recorded apart, as ``adds``.
+    """
+    flops = tally.flops - before if tally else None
+    held = table.get(index)
+    table[index] = share if held is None else held + share
+    if record is not None:
+        record.append(Edge(*edge, flops, 0 if held is None else share.size))
+
+
 def _args(node, values):
     if values is None:
         return tuple(p.value for p in node.parents), node.value
@@ -226,12 +239,8 @@ def reverse(graph, seed, rule, sources, values=None, record=None, keep=()):
             if not active[parent.index]:
                 continue
             before = tally.flops if tally else 0
-            share = rule.pull(node, k, g, args, out)
-            flops = tally.flops - before if tally else None
-            held = cotangent.get(parent.index)
-            cotangent[parent.index] = share if held is None else held + share
-            if record is not None:
-                record.append(Edge(node, k, parent, flops, 0 if held is None else share.size))
+            _carry(cotangent, parent.index, rule.pull(node, k, g, args, out),
+                   (node, k, parent), tally, before, record)
         if node.index not in kept:
             del cotangent[node.index]  # pulled back: nothing reads it again
     return cotangent
@@ -273,12 +282,8 @@ def forward(graph, seeds, rule, values=None, record=None):
             if t is None:
                 continue
             before = tally.flops if tally else 0
-            share = rule.push(node, k, t, args, out)
-            flops = tally.flops - before if tally else None
-            held = tangent.get(node.index)
-            tangent[node.index] = share if held is None else held + share
-            if record is not None:
-                record.append(Edge(node, k, parent, flops, 0 if held is None else share.size))
+            _carry(tangent, node.index, rule.push(node, k, t, args, out), (node, k, parent),
+                   tally, before, record)
             readers[parent.index] -= 1
             if not readers[parent.index] and parent is not graph.output:
                 del tangent[parent.index]

@@ -20,7 +20,7 @@ as in a training loop (JAX's compiled dispatch is then far faster):
 5. ``order="optimal"`` on a plain chain of 211 ops and on 30 levels of
    ``y = tanh(y) + y`` (2³⁰ paths), which used to take exponential time.
 
-Usage: python benchmarks/sweep.py [--repeat 200]
+Usage: python benchmarks/sweep.py [--repeat 100]
 """
 import single_thread  # noqa: F401  (before NumPy: BLAS on one thread)
 

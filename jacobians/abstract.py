@@ -33,11 +33,6 @@ from functools import lru_cache
 import numpy as np
 import opt_einsum
 
-_BOOLEAN = {np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-            np.logical_and, np.logical_or, np.logical_xor, np.logical_not, np.isfinite,
-            np.isnan, np.isinf, np.signbit}
-
-
 class Tally:
     """What a program run on :class:`Shaped` arrays did: FLOPs, and bytes held.
 
@@ -104,23 +99,23 @@ class Shaped:
     shape : tuple of int
     tally : Tally
         Where the FLOPs and bytes of every operation on it go.
-    itemsize : int
-        8 for float64, 1 for the booleans a comparison makes.
+    dtype : numpy dtype
+        float64 unless made otherwise (a comparison makes booleans).
     base : Shaped, optional
         The array whose data a view shares; None for an array that owns its data.
     held : bool
         Whether its bytes count as the program's (False for the caller's own).
     """
 
-    __slots__ = ("shape", "itemsize", "base", "tally", "flags", "held")
+    __slots__ = ("shape", "dtype", "base", "tally", "flags", "held")
     __array_priority__ = 100
 
-    def __init__(self, shape, tally, itemsize=8, base=None, contiguous=True, writeable=True,
-                 held=True):
+    def __init__(self, shape, tally, dtype=np.float64, base=None, contiguous=True,
+                 writeable=True, held=True):
         self.shape = tuple(int(n) for n in shape)
         if any(n < 0 for n in self.shape):
             raise ValueError(f"negative dimensions are not allowed: {self.shape}")
-        self.itemsize, self.base, self.tally = itemsize, base, tally
+        self.dtype, self.base, self.tally = np.dtype(dtype), base, tally
         self.flags = _Flags(contiguous, writeable)
         self.held = held and base is None
         if self.held:
@@ -141,11 +136,7 @@ class Shaped:
 
     @property
     def nbytes(self):
-        return self.size * self.itemsize
-
-    @property
-    def dtype(self):
-        return np.dtype(np.float64) if self.itemsize == 8 else np.dtype(bool)
+        return self.size * self.dtype.itemsize
 
     def __len__(self):
         if not self.shape:
@@ -162,20 +153,20 @@ class Shaped:
         raise TypeError("a Shaped array has no values, so it is neither true nor false")
 
     # --- making arrays and views --------------------------------------------
-    def _new(self, shape, flops=0, itemsize=8):
+    def _new(self, shape, flops=0, dtype=np.float64):
         self.tally.flops += flops
-        return Shaped(shape, self.tally, itemsize)
+        return Shaped(shape, self.tally, dtype)
 
     def _view(self, shape, contiguous=False, writeable=None):
         owner = _owner(self)
         writeable = self.flags.writeable if writeable is None else writeable
-        return Shaped(shape, self.tally, self.itemsize, owner, contiguous, writeable)
+        return Shaped(shape, self.tally, self.dtype, owner, contiguous, writeable)
 
     def copy(self, order="C"):
-        return self._new(self.shape, itemsize=self.itemsize)
+        return self._new(self.shape, dtype=self.dtype)
 
     def astype(self, dtype, copy=True):
-        return self._new(self.shape, itemsize=np.dtype(dtype).itemsize)
+        return self._new(self.shape, dtype=dtype)
 
     @property
     def T(self):
@@ -186,7 +177,7 @@ class Shaped:
             axes = axes[0]  # one sequence of axes, or None
         if axes is None or len(axes) == 0:
             axes = tuple(range(self.ndim))[::-1]
-        axes = tuple(int(a) % self.ndim for a in axes)
+        axes = tuple(_axis(a, self.ndim) for a in axes)
         if sorted(axes) != list(range(self.ndim)):
             raise ValueError(f"axes {axes} do not match an array of shape {self.shape}")
         moved = axes != tuple(range(self.ndim))
@@ -208,20 +199,21 @@ class Shaped:
         return self._view(_basic_index(self.shape, index))
 
     # --- reductions -----------------------------------------------------------
-    def _reduce(self, axis=None, keepdims=False):
+    def _reduce(self, axis=None, keepdims=False, out=None, **unsupported):
+        _refuse(unsupported, out=out)
         return self._new(_reduced(self.shape, axis, keepdims), flops=self.size)
 
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
-        return self._reduce(axis, keepdims)
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
+        return self._reduce(axis, keepdims, out, **unsupported)
 
-    def max(self, axis=None, out=None, keepdims=False):
-        return self._reduce(axis, keepdims)
+    def max(self, axis=None, out=None, keepdims=False, **unsupported):
+        return self._reduce(axis, keepdims, out, **unsupported)
 
-    def min(self, axis=None, out=None, keepdims=False):
-        return self._reduce(axis, keepdims)
+    def min(self, axis=None, out=None, keepdims=False, **unsupported):
+        return self._reduce(axis, keepdims, out, **unsupported)
 
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
-        total = self._reduce(axis, keepdims)
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
+        total = self._reduce(axis, keepdims, out, **unsupported)
         total.tally.flops += total.size  # the division by the count, in place
         return total
 
@@ -233,31 +225,34 @@ class Shaped:
     # --- arithmetic, through the ufuncs ---------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         tally = next(x.tally for x in inputs + (out or ()) if isinstance(x, Shaped))
+        if method == "reduce":
+            (x,) = inputs
+            return x._reduce(out=out, **kwargs)
+        _refuse(kwargs)
         shapes = [x.shape if isinstance(x, Shaped) else np.shape(x) for x in inputs]
         if method == "__call__" and ufunc is np.matmul:
             shape, flops = _matmul(*shapes)
         elif method == "__call__" and ufunc.nout == 1:
             shape = np.broadcast_shapes(*shapes)
             flops = _size(shape)
-        elif method == "reduce":
-            (x,) = inputs
-            return x._reduce(kwargs.get("axis", 0), kwargs.get("keepdims", False))
         elif method == "outer":
             shape = shapes[0] + shapes[1]
             flops = _size(shape)
         else:
             raise TypeError(f"Shaped arrays count {ufunc.__name__}.{method} nowhere; "
                             f"they know elementwise ufuncs, reduce, outer and matmul")
-        itemsize = 1 if ufunc in _BOOLEAN else 8
-        if out is not None:
-            (target,) = out
-            if np.broadcast_shapes(shape, target.shape) != target.shape:
-                raise ValueError(f"{ufunc.__name__}: a result of shape {shape} cannot be "
-                                 f"written into one of shape {target.shape}")
-            tally.flops += flops
-            return target
+        # The result's dtype by NumPy's own rules: Python's numbers are weak.
+        dtypes = tuple(x.dtype if hasattr(x, "dtype") else type(x) for x in inputs)
+        dtype = ufunc.resolve_dtypes(dtypes + (None,))[-1]
         tally.flops += flops
-        return Shaped(shape, tally, itemsize)
+        if out is None:
+            return Shaped(shape, tally, dtype)
+        (target,) = out
+        _writable(target, ufunc.__name__)
+        if np.broadcast_shapes(shape, target.shape) != target.shape:
+            raise ValueError(f"{ufunc.__name__}: a result of shape {shape} cannot be written "
+                             f"into one of shape {target.shape}")
+        return target
 
     def __array_function__(self, func, types, args, kwargs):
         if func in _CREATORS:  # np.zeros(shape, like=self): NumPy passes ``like`` on as self
@@ -281,6 +276,9 @@ class Shaped:
     def __rpow__(self, other): return np.power(other, self)
     def __matmul__(self, other): return np.matmul(self, other)
     def __rmatmul__(self, other): return np.matmul(other, self)
+    def __eq__(self, other): return np.equal(self, other)
+    def __ne__(self, other): return np.not_equal(self, other)
+    __hash__ = None
     def __neg__(self): return np.negative(self)
     def __abs__(self): return np.absolute(self)
     def __gt__(self, other): return np.greater(self, other)
@@ -290,6 +288,28 @@ class Shaped:
     def __iadd__(self, other): return np.add(self, other, out=(self,))
     def __isub__(self, other): return np.subtract(self, other, out=(self,))
     def __imul__(self, other): return np.multiply(self, other, out=(self,))
+
+
+def _refuse(unsupported, out=None):
+    """Raise TypeError for arguments a Shaped operation cannot honour, rather than ignore them."""
+    given = {k: v for k, v in unsupported.items() if v is not None and k not in ("dtype",)}
+    if out is not None:
+        given["out"] = out
+    if given:
+        raise TypeError(f"Shaped arrays cannot count an operation given "
+                        f"{', '.join(sorted(given))}; call it without")
+
+
+def _writable(array, what):
+    if not array.flags.writeable:
+        raise ValueError(f"{what}: output array is read-only")
+
+
+def _axis(axis, ndim):
+    """``axis`` counted from 0, or NumPy's AxisError."""
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    return int(axis) % ndim
 
 
 def _reshaped(shape, new):
@@ -306,10 +326,7 @@ def _axes(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise np.exceptions.AxisError(a, ndim)
-    return tuple(sorted(a % ndim for a in axes))
+    return tuple(sorted(_axis(a, ndim) for a in axes))
 
 
 def _reduced(shape, axis, keepdims):
@@ -322,14 +339,21 @@ def _reduced(shape, axis, keepdims):
 def _basic_index(shape, index):
     """The shape of ``a[index]`` for basic indices: ints, slices, None and ``...``."""
     index = index if isinstance(index, tuple) else (index,)
-    if any(not isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis)))
+    if any(isinstance(i, (bool, np.bool_)) or
+           not isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis)))
            for i in index):
         raise TypeError("Shaped arrays take basic indices only (ints, slices, None, ...)")
+    if index.count(Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
     used = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if used > len(shape):
+        raise IndexError(f"too many indices for an array of {len(shape)} dimensions")
+    rest = (slice(None),) * (len(shape) - used)
     if Ellipsis in index:
         k = index.index(Ellipsis)
-        index = index[:k] + (slice(None),) * (len(shape) - used) + index[k + 1:]
-    index = index + (slice(None),) * (len(shape) - used)
+        index = index[:k] + rest + index[k + 1:]
+    else:
+        index = index + rest
     out, axis = [], 0
     for i in index:
         if i is None:
@@ -411,11 +435,11 @@ def _like_shape(shape):
 
 def _make(like, shape, dtype=None, *args, **kwargs):
     """A new array of ``shape`` in the tally of ``like``."""
-    itemsize = np.dtype(dtype or np.float64).itemsize
-    return Shaped(_like_shape(shape), like.tally, itemsize)
+    return Shaped(_like_shape(shape), like.tally, dtype or np.float64)
 
 
 def _broadcast_to(array, shape, subok=False):
+    # A view that repeats entries, read-only as in NumPy.
     shape = _like_shape(shape)
     if np.broadcast_shapes(array.shape, shape) != shape:
         raise ValueError(f"cannot broadcast shape {array.shape} to {shape}")
@@ -425,13 +449,14 @@ def _broadcast_to(array, shape, subok=False):
 def _expand_dims(array, axis):
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     ndim = array.ndim + len(axes)
-    axes = {a % ndim for a in axes}
+    axes = {_axis(a, ndim) for a in axes}
     dims = iter(array.shape)
     return array._view(tuple(1 if k in axes else next(dims) for k in range(ndim)),
                        contiguous=array.flags.c_contiguous)
 
 
 def _copyto(dst, src, casting="same_kind", where=True):
+    _writable(dst, "copyto")
     shape = np.shape(src) if not isinstance(src, Shaped) else src.shape
     if np.broadcast_shapes(shape, dst.shape) != dst.shape:
         raise ValueError(f"could not broadcast shape {shape} into {dst.shape}")
@@ -453,9 +478,11 @@ def _outer(a, b, out=None):
 
 
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    if a.ndim != 2:
-        raise TypeError("Shaped arrays count the trace of a matrix only")
-    return a._new((), flops=min(a.shape))
+    if a.ndim != 2 or (axis1, axis2) != (0, 1) or out is not None:
+        raise TypeError("Shaped arrays count the trace of a matrix only, over its own axes")
+    rows, cols = a.shape
+    length = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
+    return a._new((), flops=length)
 
 
 def _tensordot(a, b, axes=2):
@@ -471,14 +498,16 @@ def _tensordot(a, b, axes=2):
 
 
 def _einsum(spec, *operands, **kwargs):
+    if not isinstance(spec, str) or "->" not in spec:
+        raise TypeError("Shaped arrays count an einsum written with its output: 'ab,bc->ac'")
+    _refuse({k: v for k, v in kwargs.items() if k != "optimize"})
     return contract_shaped(spec, operands)
 
 
 def _reduction(name):
-    def reduce(a, axis=None, *args, keepdims=False, **kwargs):
-        if not isinstance(a, Shaped):
-            raise TypeError(f"np.{name} of a non-Shaped array inside a Shaped program")
-        return getattr(a, name)(axis=axis, keepdims=keepdims)
+    """``np.sum(a, ...)`` and its kind, passed on to the method with NumPy's own signature."""
+    def reduce(a, *args, **kwargs):
+        return getattr(a, name)(*args, **kwargs)
     return reduce
 
 

@@ -4,8 +4,8 @@ Both are the sweeps of ``sweep.py``, with different rules on the edges.
 
 *Naive* (:func:`jacobian`, :func:`chain_rule`): every local Jacobian of the
 traced graph is materialised — 3rd- and 4th-order tensors included — and the
-chain is contracted with opt_einsum, summing over every path from the input
-to the output. The order of contraction is a choice:
+chain is contracted (einsum), summing over every path from the input to the
+output. The order of contraction is a choice:
 
 * ``"reverse"`` starts at the output: ``∂out/∂node`` for each node going back
   (the reverse sweep with dense local Jacobians);
@@ -43,7 +43,7 @@ from .limits import check_bytes, check_fits, format_bytes
 from .sweep import DENSE, HAND, IDENTITY, chain_spec, counter, forward, reverse, shaped_values
 
 ORDERS = ("reverse", "forward", "optimal")
-MAX_PATHS = 64  # past this many paths, contracting each on its own is refused
+MAX_PATHS = 64  # past this many paths, none is contracted on its own
 
 
 def check_order(order):
@@ -124,7 +124,8 @@ class Step:
     adds : int
         Entries added because the target already held another path's share.
     largest : int
-        Entries of the largest array the step makes, its product included.
+        Entries of the largest array its contraction makes, the product
+        included (the local Jacobians it multiplies by are not counted here).
     """
 
     what: str
@@ -152,10 +153,12 @@ class NaivePlan:
     steps : list of Step
     locals : tuple of Local
         Every local Jacobian it materialises, once each.
-    shape : tuple
-        The answer's shape, ``out.shape + in.shape``.
+    shapes : tuple of tuple
+        The shape ``out.shape + in.shape`` of each answer: one for each
+        argument the chain serves (in reverse order one sweep serves several).
     held_bytes : int
-        The most it holds at once, forward values included.
+        The most it holds at once besides the caller's inputs, forward values
+        included.
     note : str
         Why the order that runs differs from the one asked for, or ``""``.
     """
@@ -163,7 +166,7 @@ class NaivePlan:
     order: str
     steps: list
     locals: tuple
-    shape: tuple
+    shapes: tuple
     held_bytes: int
     note: str = ""
 
@@ -184,8 +187,12 @@ class NaivePlan:
 
     @property
     def largest_intermediate(self):
-        """Entries of the largest array any step makes, the result included."""
-        return max([s.largest for s in self.steps] + [math.prod(self.shape)])
+        """Entries of the largest array any step's products make, the results included.
+
+        The local Jacobians the steps multiply by are not among them: they are
+        in ``locals``.
+        """
+        return max([s.largest for s in self.steps] + [math.prod(s) for s in self.shapes])
 
     def __str__(self):
         lines = [f"{self.order} order: {len(self.steps)} step(s), {self.flops:,} FLOPs, largest "
@@ -233,8 +240,11 @@ class ChainRule:
 
 # --- the naive chain --------------------------------------------------------------
 def _identity(shape, like):
+    """``∂x/∂x``: ones on the diagonal of an array that owns its data (no copy to hand out)."""
     size = math.prod(shape)
-    return np.eye(size, like=like).reshape(shape + shape)
+    identity = np.zeros(shape + shape, like=like)
+    np.copyto(np.einsum("ii->i", identity.reshape(size, size)), 1.0)
+    return identity
 
 
 def _finished(result, out, source, like):
@@ -431,10 +441,10 @@ def _plan(graph, sources, order):
     tally, steps = Tally(), []
     values = shaped_values(graph, tally)
     jacobians = _run(graph, sources, order, values, steps)
-    shape = graph.output.shape + sources[0].shape
     del jacobians, values  # what the run hands back is held at its peak, then freed
     locals_ = tuple(dict.fromkeys(local for step in steps for local in step.locals))
-    return NaivePlan(order, steps, locals_, shape, tally.peak)
+    shapes = tuple(graph.output.shape + s.shape for s in sources)
+    return NaivePlan(order, steps, locals_, shapes, tally.peak)
 
 
 def _resolve(graph, source, order):
@@ -511,10 +521,12 @@ def _checks(graph, sources, order):
 
 def _refuse_if_too_large(graph, source, held, largest):
     """Refuse, before allocating anything, a chain that would hold more than the limit."""
-    if largest is None:  # the output is the input: its Jacobian is the identity
-        if source is graph.output:
-            check_fits(source.shape * 2, "the identity Jacobian of a function returning its "
-                       "input", "jac.grad(f) or jac.vjp(f, ...)")
+    if largest is None:  # no local Jacobian: the answer is the identity, or zeros
+        what = ("the identity Jacobian of a function returning its input" if
+                source is graph.output else
+                f"the Jacobian ∂{graph.output.name}/∂{source.name}, all zeros (the output does "
+                f"not depend on {source.name}),")
+        check_fits(graph.output.shape + source.shape, what, "jac.grad(f) or jac.vjp(f, ...)")
         return
     child, position = largest
     local = Local(graph.nodes[child], position, graph.nodes[child].parents[position])

@@ -45,10 +45,11 @@ def finite_difference_jacobian(f, *args, wrt=0, eps=1e-6):
     for c in np.ndindex(x.shape):
         h = eps * max(1.0, abs(x[c]))
         saved = x[c]
+        # Copies: f may return its argument itself, which the next step changes.
         x[c] = saved + h
-        up = np.asarray(f(*args), dtype=np.float64)
+        up = np.array(f(*args), dtype=np.float64)
         x[c] = saved - h
-        down = np.asarray(f(*args), dtype=np.float64)
+        down = np.array(f(*args), dtype=np.float64)
         x[c] = saved
         J[(...,) + c] = (up - down) / (2 * h)
     return J

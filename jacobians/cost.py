@@ -15,6 +15,7 @@ The *model* counts FLOPs and bytes by running those very programs on
 A :func:`sweep` over problem sizes fits log-log slopes: for Q0 with
 n = m = p the naive chain holds n⁴ bytes where the VJP sweep holds n².
 """
+import math
 import sys
 import tracemalloc
 from dataclasses import dataclass
@@ -147,15 +148,23 @@ class ModelCost:
 
     @property
     def flop_ratio(self):
-        """Naive FLOPs in reverse order over VJP FLOPs: the predicted speed-up."""
+        """Naive FLOPs in reverse order over VJP FLOPs: the predicted speed-up.
+
+        Infinite when the VJP sweep does no arithmetic at all (a sum of a
+        sum: its rules only pass gradients on or broadcast them) and the naive
+        chain does some.
+        """
+        if not self.vjp_flops:
+            return math.inf if self.naive_reverse_flops else 1.0
         return self.naive_reverse_flops / self.vjp_flops
 
     def __str__(self):
+        fewer = (f"{self.flop_ratio:.1f}× fewer than naive reverse" if self.vjp_flops else
+                 "no arithmetic: its rules only pass gradients on")
         return (f"naive: {format_bytes(self.naive_bytes)} held, FLOPs forward "
                 f"{self.naive_forward_flops:,} / reverse {self.naive_reverse_flops:,} / "
                 f"optimal {self.naive_optimal_flops:,}\n"
-                f"VJP:   {format_bytes(self.vjp_bytes)} held, {self.vjp_flops:,} FLOPs "
-                f"({self.flop_ratio:.1f}× fewer than naive reverse)")
+                f"VJP:   {format_bytes(self.vjp_bytes)} held, {self.vjp_flops:,} FLOPs ({fewer})")
 
 
 def model_cost(f, args, wrt=0):
@@ -381,7 +390,8 @@ SERIES = {
     "naive FLOPs, optimal": lambda row: row.model.naive_optimal_flops,
     "VJP FLOPs": lambda row: row.model.vjp_flops,
     "VJP bytes": lambda row: row.model.vjp_bytes,
-    "FLOP ratio": lambda row: row.model.flop_ratio,
+    # An infinite ratio (a sweep without arithmetic) has no place on a log scale.
+    "FLOP ratio": lambda row: row.model.flop_ratio if row.model.vjp_flops else None,
     "naive time": _measured("naive", median=True),
     "VJP time": _measured("vjp", median=True),
     "time ratio": _measured("time_ratio"),

@@ -12,7 +12,7 @@ HAND      the op's hand rule: ``Xᵀ g``,           :func:`jacobians.grad`, ``vj
 DERIVED   the index-notation term contracted      :func:`jacobians.derive`
           after its deltas are eliminated
 DENSE     the materialised local Jacobian,        :func:`jacobians.jacobian`: the
-          contracted with opt_einsum              naive chain in reverse or
+          contracted with the cotangent           naive chain in reverse or
                                                   forward order
 ========  ======================================  ==================================
 
@@ -71,16 +71,6 @@ def chain_spec(*ndims):
     return f"{operands}->{letters[0]}{letters[-1]}"
 
 
-def pull_spec(lead, child, parent):
-    """``∂out/∂child · ∂child/∂parent``: the einsum that pulls a whole Jacobian back one edge."""
-    return chain_spec(lead, child, parent)
-
-
-def push_spec(child, parent, trail):
-    """``∂child/∂parent · ∂parent/∂x``: the einsum that pushes a whole Jacobian on one edge."""
-    return chain_spec(child, parent, trail)
-
-
 class Rule:
     """How one edge carries a derivative; see the module's table."""
 
@@ -132,13 +122,15 @@ class _Dense(Rule):
         J = self.local(node, k, args, out)
         if g is IDENTITY:
             return J
-        return contract(pull_spec(g.ndim - node.ndim, node.ndim, args[k].ndim), g, J)
+        # ∂out/∂child · ∂child/∂parent: g carries the output's axes first.
+        return contract(chain_spec(g.ndim - node.ndim, node.ndim, args[k].ndim), g, J)
 
     def push(self, node, k, t, args, out):
         J = self.local(node, k, args, out)
         if t is IDENTITY:
             return J
-        return contract(push_spec(node.ndim, args[k].ndim, t.ndim - args[k].ndim), J, t)
+        # ∂child/∂parent · ∂parent/∂x: t carries the input's axes last.
+        return contract(chain_spec(node.ndim, args[k].ndim, t.ndim - args[k].ndim), J, t)
 
 
 HAND, DERIVED, DENSE = _Hand(), _Derived(), _Dense()
@@ -224,7 +216,7 @@ def reverse(graph, seed, rule, sources, values=None, record=None, keep=()):
     -------
     dict
         By node index, the cotangent of every source and kept node the sweep
-        reached (``seed`` itself for the output).
+        reached (``seed`` itself for an output that is a source or kept).
     """
     active = graph.active(sources)
     tally = counter(values)

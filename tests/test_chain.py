@@ -417,3 +417,45 @@ def test_a_reshape_derives_and_is_priced_without_its_identity_jacobian():
     with pytest.raises(jac.JacobianTooLarge, match=r"would at its peak take 11.9 GiB"):
         jac.jacobian(f)(A)
     assert str(jac.reshape.formula(np.ones((2, 3)), shape=(6,))) == "∂y_a/∂X_cd = δ(a, 3c+d)"
+
+
+def test_a_jacobian_of_zeros_or_the_identity_is_refused_when_too_large():
+    x = np.ones(2000)
+    with jac.memory_limit(10**6):
+        with pytest.raises(jac.JacobianTooLarge, match=r"all zeros.*\(2000, 2000\)"):
+            jac.jacobian(lambda x, y: jac.tanh(x), wrt=1)(x, x.copy())
+        with pytest.raises(jac.JacobianTooLarge, match=r"identity Jacobian.*\(2000, 2000\)"):
+            jac.jacobian(lambda x: x, order="optimal")(x)
+
+
+def test_the_identity_is_held_once():
+    import tracemalloc
+    x = np.ones(1000)
+    plan = jac.chain_rule(lambda x: x)(x).plan
+    tracemalloc.start()
+    try:
+        J = jac.jacobian(lambda x: x)(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(J, np.eye(1000))
+    assert J.base is None and plan.held_bytes == 8 * 1000 * 1000
+    assert peak < 1.1 * plan.held_bytes
+
+
+def test_a_plan_shared_by_several_arguments_knows_each_answers_shape():
+    X, W = np.ones((4, 3)), np.ones((3, 2))
+    rules = jac.chain_rule(lambda X, W: jac.sigmoid(X @ W), wrt=(0, 1))(X, W)
+    assert rules[0].plan is rules[1].plan
+    assert rules[0].plan.shapes == ((4, 2, 4, 3), (4, 2, 3, 2))
+    assert [r.jacobian.shape for r in rules] == [(4, 2, 4, 3), (4, 2, 3, 2)]
+
+
+def test_names_may_be_any_sequence():
+    X, W = np.ones((2, 3)), np.ones((3, 4))
+    text = str(jac.matmul.derivative(X, W, wrt=1, names=["A", "B", "C"]))
+    assert text == "∂C_ab/∂B_cd = A_ac δ_bd"
+
+
+def test_finite_differences_of_a_function_returning_its_argument():
+    np.testing.assert_allclose(finite_difference_jacobian(lambda x: x, np.ones(3)), np.eye(3))

@@ -183,14 +183,20 @@ def test_the_cost_model_counts_what_grad_and_jacobian_perform(key):
     graph = trace_graph(q.function, *args)
     indices = q.wrt if isinstance(q.wrt, tuple) else (q.wrt,)
     sources = [graph.inputs[i] for i in indices]
-    values = _counted_values(graph)
-    performed, _ = _count(lambda: jac.chain.gradient_sweep(graph, sources, values))
+    performed, _ = _count(lambda: jac.chain.gradient_sweep(graph, sources,
+                                                           _counted_values(graph)))
     assert cost.vjp_flops == performed
-    plan, = {id(p): p for p in jac.chain.naive_plans(graph, sources, "reverse")}.values()
-    assert cost.naive_reverse_flops == plan.flops
+    # jacobian runs one reverse sweep for every argument, and one chain per argument
+    # in the other orders.
+    for order in jac.chain.ORDERS:
+        groups = [sources] if order == "reverse" else [[s] for s in sources]
+        performed = sum(_count(lambda: jac.chain._run(graph, group, order,
+                                                      _counted_values(graph)))[0]
+                        for group in groups)
+        assert cost.naive_flops(order) == performed, order
 
 
-def test_a_dense_sweep_is_the_naive_chain_and_the_hand_sweep_the_gradient():
+def test_every_rule_gives_q2s_closed_form():
     q = QUESTIONS["Q2"]
     args = q.args(K=5, seed=2)
     graph = trace_graph(q.function, *args)

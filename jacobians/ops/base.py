@@ -310,10 +310,11 @@ class Op:
         """
         # What depends on the structure alone is worked out once for each one:
         # the printed names, the index labels, and a check of the terms' shapes.
+        names = tuple(names) if names else None
         structure = (i, names, tuple(a.shape for a in args), repr(params) if params else "")
         known = self._structures.get(structure)
         if known is None:
-            names = tuple(names) if names else self.names(args, out)
+            names = names or self.names(args, out)
             if len(names) != len(args) + 1:
                 raise ValueError(f"{self.name}: names needs one name per argument and one for "
                                  f"the output, {len(args) + 1} in all, got {names!r}")

@@ -33,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 import opt_einsum
 
+
 class Tally:
     """What a program run on :class:`Shaped` arrays did: FLOPs, and bytes held.
 

@@ -15,7 +15,6 @@ from functools import lru_cache
 import numpy as np
 
 
-
 def is_compound(name):
     """Whether a printed name needs parentheses before a subscript or a ᵀ: ``y/p``."""
     wrapped = name.startswith("(") and name.endswith(")")

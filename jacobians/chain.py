@@ -488,7 +488,10 @@ def naive_plans(graph, sources, order="reverse"):
 
 
 def naive_plan(graph, source, order="reverse"):
-    """The :class:`NaivePlan` of the naive chain from ``source`` to the output (see :func:`naive_plans`)."""
+    """The :class:`NaivePlan` of the naive chain from ``source`` to the output.
+
+    See :func:`naive_plans`.
+    """
     return naive_plans(graph, [source], order)[0]
 
 

@@ -68,6 +68,6 @@ def contract(spec, *operands, path=None):
         return contract_shaped(spec, operands, path)
     else:
         # NumPy's backend by name: opt_einsum would guess it from the arrays' module.
-        result = _expression(spec, tuple(x.shape for x in operands), path)(*operands,
-                                                                          backend="numpy")
+        expression = _expression(spec, tuple(x.shape for x in operands), path)
+        result = expression(*operands, backend="numpy")
     return result if hasattr(result, "__array_function__") else np.asarray(result)

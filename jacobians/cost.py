@@ -102,9 +102,10 @@ class ModelCost:
     """FLOPs and bytes of the naive chain and of the VJP sweep, counted on shapes.
 
     Bytes are float64 (8 per entry), and "held" means the most held at once
-    besides the inputs the caller holds anyway: forward values included. FLOPs follow :mod:`jacobians.abstract`: one per
-    entry of an elementwise operation or a reduction's input, two per term
-    of a summed product (``X @ W`` with X n×m and W m×p costs 2·n·m·p).
+    besides the inputs the caller holds anyway, forward values included.
+    FLOPs follow :mod:`jacobians.abstract`: one per entry of an elementwise
+    operation or a reduction's input, two per term of a summed product
+    (``X @ W`` with X n×m and W m×p costs 2·n·m·p).
 
     Attributes
     ----------

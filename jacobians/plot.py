@@ -643,9 +643,9 @@ def _draw_branch(ax, layout, parent_row, row, column, below_caption):
     """A path leaving a shared box: down from under it, then across into this row's box."""
     x_from = layout.left(column - 1) + layout.width / 2
     y_from = layout.top(parent_row) + _BOX_HEIGHT + (0.3 if below_caption and column == 1 else 0)
-    ax.plot([x_from, x_from, layout.left(column)], [y_from, layout.middle(row),
-                                                     layout.middle(row)],
-            color=_INK, linewidth=1.0)
+    middle = layout.middle(row)
+    ax.plot([x_from, x_from, layout.left(column)], [y_from, middle, middle], color=_INK,
+            linewidth=1.0)
 
 
 def _draw_junction(ax, layout, x_gap, row, summed, label_prefix):

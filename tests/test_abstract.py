@@ -70,9 +70,8 @@ def test_shapes_and_dtypes_are_numpys(name):
     ("an index out of range", lambda a, v: a[5], IndexError),
     ("a bad reshape", lambda a, v: a.reshape(4), ValueError),
     ("shapes that do not multiply", lambda a, v: v @ a, ValueError),
-    ("writing into a broadcast", lambda a, v: np.add(np.broadcast_to(v, (2, 3)), 1.0,
-                                                       out=(np.broadcast_to(v, (2, 3)),)),
-     ValueError),
+    ("writing into a broadcast",
+     lambda a, v: np.add(v, 1.0, out=(np.broadcast_to(v, (2, 3)),)), ValueError),
 ])
 def test_what_numpy_refuses_is_refused(name, call, error):
     with pytest.raises(error):

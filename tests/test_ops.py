@@ -297,6 +297,11 @@ def test_the_shipped_checks_catch_a_wrong_vjp_and_jvp():
     (lambda: jac.matmul.vjp(np.ones(2), np.ones((2, 2)), np.ones(2), wrt=(5,)), ValueError, "wrt=5"),
     (lambda: jac.matmul.derivative(np.ones((2, 2)), np.ones(2), names=("A",)), ValueError, "names needs"),
     (lambda: jac.softmax(np.ones((2, 0))), ValueError, r"at least one entry.*\(2, 0\)"),
+    (lambda: jac.power(np.ones(2)), TypeError,
+     r"power needs the parameter exponent: power\(Z, exponent=...\)"),
+    (lambda: jac.reshape(np.ones(2)), TypeError, "reshape needs the parameter shape"),
+    (lambda: jac.divide(np.ones(2), np.array([1.0, 0.0])), ValueError,
+     "divide: Y must be nonzero"),
 ])
 def test_more_bad_input_is_explained(call, error, message):
     with pytest.raises(error, match=message):

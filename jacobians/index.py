@@ -351,7 +351,7 @@ class Elimination:
         wanted = dict.fromkeys(self.rep[x] for x in self.result_labels)
         return "".join(r for r in wanted if r in self.present)
 
-    @property
+    @cached_property
     def spec(self):
         return ",".join(self.labels) + "->" + self.kept
 
@@ -391,9 +391,10 @@ class Elimination:
         return "".join(f"({flat_index(self.groups[x], sizes)})" if x in self.groups else x
                        for x in labels)
 
-    def reshaped(self, arrays):
-        """The operands and factors with each merged group as one axis (views)."""
-        return [a if s is None else a.reshape(s) for a, s in zip(arrays, self.shapes)]
+    @cached_property
+    def regroups(self):
+        """Whether an operand or factor is reshaped first, a merged group to one axis."""
+        return any(s is not None for s in self.shapes)
 
     def accumulate(self, result, core, shape, inputs=(), like=None):
         """Add this term's contribution ``core`` (einsum output) into ``result``.
@@ -572,12 +573,12 @@ class Derivative:
                     deltas, [f.labels for f in factors] + [labels], self.sizes)
                 *factor_labels, everything = strings
                 rep = _classes(deltas, everything, everything)
-                masks = [("".join(rep[x] for x in lab),
-                          (f.value != 0).reshape([sizes[x] for x in lab]).astype(np.float64))
+                classes = ["".join(rep[x] for x in lab) for lab in factor_labels]
+                masks = [(f.value != 0).reshape([sizes[x] for x in lab]).astype(np.float64)
                          for f, lab in zip(factors, factor_labels)]
-                present = set("".join(m for m, _ in masks))
-                free = [sizes[r] for r in set(rep.values()) if r not in present]
-                count = round(float(_einsum(masks, ""))) * math.prod(free)
+                free = [sizes[r] for r in set(rep.values()) if r not in set("".join(classes))]
+                placed = round(float(contract(",".join(classes) + "->", *masks))) if masks else 1
+                count = placed * math.prod(free)
                 total += count if k % 2 else -count
         return total
 
@@ -608,7 +609,7 @@ class Derivative:
         """
         return _eliminate(t.sign, t.deltas, tuple(f.labels for f in t.factors),
                           tuple(operand_labels), result_labels,
-                          self.out_labels + self.in_labels, self.shape)
+                          self.out_labels + self.in_labels, self.out_shape + self.in_shape)
 
     def contract(self, operands, result_labels, result_shape):
         """Σ over every other label of ``operands × term``, summed over terms.
@@ -618,11 +619,14 @@ class Derivative:
         einsum once its deltas are eliminated.
         """
         result = None
+        operand_labels = tuple(labels for labels, _ in operands)
         for t in self.terms:
-            e = self.eliminate(t, [labels for labels, _ in operands], result_labels)
-            arrays = e.reshaped([a for _, a in operands] + [f.value for f in t.factors])
-            core = _einsum(list(zip(e.labels, arrays)), e.kept, like=self.like)
-            result = e.accumulate(result, core, result_shape, arrays, self.like)
+            e = self.eliminate(t, operand_labels, result_labels)
+            arrays = [a for _, a in operands] + [f.value for f in t.factors]
+            if e.regroups:
+                arrays = [a if s is None else a.reshape(s) for a, s in zip(arrays, e.shapes)]
+            result = e.accumulate(result, _einsum(e, arrays, self.like), result_shape, arrays,
+                                  self.like)
         if result is None:
             return np.zeros(result_shape, like=self.like)
         return result
@@ -726,14 +730,13 @@ class Derivative:
         return f"{sign}{before}  →  {sign}{after}", e
 
 
-def _einsum(pairs, result, like=None):
-    """Contract ``(labels, array)`` pairs into ``result`` labels."""
-    if not pairs:
+def _einsum(e, arrays, like=None):
+    """The einsum an :class:`Elimination` leaves, of ``arrays`` (operands, then factors)."""
+    if not arrays:
         return np.ones((), like=like)
-    if len(pairs) == 1 and pairs[0][0] == result:
-        return _array(pairs[0][1])
-    spec = ",".join(labels for labels, _ in pairs) + "->" + result
-    return contract(spec, *(a for _, a in pairs))
+    if len(arrays) == 1 and e.labels[0] == e.kept:
+        return _array(arrays[0])
+    return contract(e.spec, *arrays)
 
 
 def _array(x):

@@ -180,7 +180,7 @@ def sample_inputs(op, shapes, seed=0):
     is never within a finite difference step, and a nonzero argument far
     from zero).
     """
-    if len(shapes) != len(op.arg_names):
+    if not op.variadic and len(shapes) != len(op.arg_names):
         raise ValueError(f"{op.name} takes {len(op.arg_names)} argument(s) "
                          f"({', '.join(op.arg_names)}); got {len(shapes)} shape(s) {shapes!r}")
     rng = np.random.default_rng(seed)

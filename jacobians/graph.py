@@ -16,6 +16,7 @@ import numpy as np
 
 from .arrays import as_float_array
 from .ops import REGISTRY
+from .ops.base import param_key
 
 
 class Node:
@@ -205,7 +206,7 @@ class Graph:
         Two traces with equal signatures run the same program, so what was
         planned or counted for one holds for the other.
         """
-        return tuple((n.op or n.kind, repr(n.params) if n.params else "",
+        return tuple((n.op or n.kind, param_key(n.params),
                       tuple(p.index for p in n.parents), n.value.shape) for n in self.nodes) + (
             self.output.index, tuple(n.index for n in self.inputs))
 

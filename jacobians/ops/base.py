@@ -65,6 +65,19 @@ def remember(table, key, value, limit=4096):
     table[key] = value
 
 
+def param_key(params):
+    """A hashable key for an op's parameters; an array stands for its shape alone.
+
+    For tables kept by structure: a mask's entries do not change names,
+    labels or shapes, and its ``repr`` would be long (and, past a thousand
+    entries, abbreviated).
+    """
+    if not params:
+        return ""
+    return repr({k: ("array", np.shape(v)) if isinstance(v, np.ndarray) else v
+                 for k, v in params.items()})
+
+
 class Op:
     """An operation with its value, Jacobian, VJP and JVP.
 
@@ -77,12 +90,21 @@ class Op:
     where the op is smooth: ``"real"``, ``"positive"`` or
     ``"away_from_zero"``; the domains' kinds when None), and implement the
     hooks below.
+
+    NumPy's spelling is accepted for constants it takes by position:
+    ``leading`` names a parameter given before the arrays (einsum's
+    subscripts, where's condition) and ``trailing`` those given after them
+    (reshape's shape, clip's bounds). A ``variadic`` op takes any number of
+    arrays (einsum, concatenate), named by :meth:`names_for`.
     """
 
     name = None
     arg_names = ()
     params = ()
     required = ()
+    leading = None
+    trailing = ()
+    variadic = False
     out_name = "y"
     examples = ()
     domains = None
@@ -125,6 +147,10 @@ class Op:
         """Each argument's :class:`Domain` for these parameters."""
         return self.domains or (REAL,) * len(self.arg_names)
 
+    def names_for(self, n):
+        """The names of ``n`` array arguments (a variadic op numbers them)."""
+        return self.arg_names
+
     # --- public calls -----------------------------------------------------
     def __call__(self, *args, **params):
         """The value of the operation.
@@ -133,6 +159,7 @@ class Op:
         traced into a graph) takes over the call, so that ops need not know
         about graphs.
         """
+        args, params = self.split(args, params)
         for a in args:
             apply = getattr(type(a), "__jac_apply__", None)
             if apply is not None:
@@ -166,9 +193,10 @@ class Op:
             Prints as a formula, materialises to the dense tensor, and
             gives the VJP and JVP derived by delta elimination.
         """
+        args, params = self.split(args, params)
         args = self._prepare(args, params)
         out = self._value(*args, **params)
-        return self.derivative_at(self._wrt(wrt), args, out, names, **params)
+        return self.derivative_at(self._wrt(wrt, len(args)), args, out, names, **params)
 
     def jacobian(self, *args, wrt=0, **params):
         """The dense Jacobian w.r.t. argument ``wrt``.
@@ -184,13 +212,14 @@ class Op:
         JacobianTooLarge
             Before allocating, if the array would exceed the memory limit.
         """
+        args, params = self.split(args, params)
         args = self._prepare(args, params)
         out = self._value(*args, **params)
 
         def one(i):
             return self.derivative_at(i, args, out, **params).materialise(
                 instead=f"jac.{self.name}.vjp(g, ..., wrt={i})")
-        return self._each(wrt, one)
+        return self._each(wrt, one, len(args))
 
     def vjp(self, g, *args, wrt=0, **params):
         """The vector–Jacobian product, computed the way frameworks do.
@@ -200,13 +229,14 @@ class Op:
         ndarray, shape ``args[wrt].shape``
             ``einsum(g, J)`` summed over the output axes, without ``J``.
         """
+        args, params = self.split(args, params)
         args = self._prepare(args, params)
         out = self._value(*args, **params)
         g = self._operand(g, out.shape, "upstream gradient g", "output", wrt, args, out)
 
         def one(i):
             return fresh(self.vjp_rule(i, g, args, out, **params), args + (g,))
-        return self._each(wrt, one)
+        return self._each(wrt, one, len(args))
 
     def jvp(self, t, *args, wrt=0, **params):
         """The Jacobian–vector product (a directional derivative).
@@ -216,9 +246,10 @@ class Op:
         ndarray, shape ``out.shape``
             ``einsum(J, t)`` summed over the input axes, without ``J``.
         """
+        args, params = self.split(args, params)
         args = self._prepare(args, params)
         out = self._value(*args, **params)
-        i = self._wrt(wrt)
+        i = self._wrt(wrt, len(args))
         t = self._operand(t, args[i].shape, "tangent t", "input", i, args, out)
         return fresh(self.jvp_rule(i, t, args, out, **params), args + (t,))
 
@@ -231,6 +262,7 @@ class Op:
         >>> print(jac.matmul.formula(wrt=1))
         ∂H_ab/∂W_cd = X_ac δ_bd
         """
+        args, params = self.split(args, params)
         if not args:
             shapes, example = self.examples[0]
             args = tuple(np.ones(s) for s in shapes)
@@ -241,9 +273,37 @@ class Op:
         return f"<op {self.name}({', '.join(self.arg_names)})>"
 
     # --- plumbing ---------------------------------------------------------
+    def split(self, args, params):
+        """The arrays, and the parameters with NumPy's positional constants among them.
+
+        ``jac.einsum("ij,jk->ik", A, B)`` and ``jac.reshape(X, (6,))`` read
+        as ``einsum(A, B, spec="ij,jk->ik")`` and ``reshape(X, shape=(6,))``.
+        """
+        if self.leading and self.leading not in params and args and \
+                not hasattr(args[0], "__jac_apply__"):
+            params = {**params, self.leading: args[0]}
+            args = args[1:]
+        n = len(self.arg_names)
+        if self.trailing and not self.variadic and len(args) > n:
+            extra = args[n:]
+            if len(extra) > len(self.trailing):
+                raise TypeError(f"{self.name} takes {n} array argument(s) "
+                                f"({', '.join(self.arg_names)}) and then at most "
+                                f"{', '.join(self.trailing)}; got {len(args)} arguments")
+            given = dict(zip(self.trailing, extra))
+            twice = sorted(set(given) & set(params))
+            if twice:
+                raise TypeError(f"{self.name} got {', '.join(twice)} both by position and by "
+                                f"keyword")
+            params, args = {**params, **given}, args[:n]
+        return args, params
+
     def check_call(self, args, params):
         """Raise TypeError unless there is one array per argument and the parameters fit."""
-        if len(args) != len(self.arg_names):
+        if self.variadic:
+            if not args:
+                raise TypeError(f"{self.name} needs at least one array argument")
+        elif len(args) != len(self.arg_names):
             raise TypeError(f"{self.name} takes {len(self.arg_names)} array argument(s) "
                             f"({', '.join(self.arg_names)}), got {len(args)}")
         if params or self.required:
@@ -265,7 +325,7 @@ class Op:
     def _check_domain(self, args, params):
         if not self._restricted:
             return
-        for a, name, domain in zip(args, self.arg_names, self.domain(**params)):
+        for a, name, domain in zip(args, self.names_for(len(args)), self.domain(**params)):
             if domain.kind == "real" or isinstance(a, Shaped):
                 continue  # a Shaped array has no values to check
             holds, offending = _DOMAIN_CHECKS[domain.kind]
@@ -276,30 +336,31 @@ class Op:
     def _prepare(self, args, params):
         self.check_call(args, params)
         args = tuple(as_float_array(a, f"{self.name}: argument {n}")
-                     for a, n in zip(args, self.arg_names))
+                     for a, n in zip(args, self.names_for(len(args))))
         self._check(*args, **params)
         self._check_domain(args, params)
         return args
 
-    def _wrt(self, wrt):
-        n = len(self.arg_names)
+    def _wrt(self, wrt, n):
         if isinstance(wrt, bool) or not isinstance(wrt, (int, np.integer)) or not -n <= wrt < n:
-            raise ValueError(f"{self.name} has {n} argument(s) ({', '.join(self.arg_names)}); "
-                             f"wrt={wrt!r} is not an argument index")
+            raise ValueError(f"{self.name} has {n} argument(s) "
+                             f"({', '.join(self.names_for(n))}); wrt={wrt!r} is not an "
+                             f"argument index")
         return int(wrt) % n
 
-    def _each(self, wrt, one):
+    def _each(self, wrt, one, n):
         if isinstance(wrt, tuple):
-            return tuple(one(self._wrt(i)) for i in wrt)
-        return one(self._wrt(wrt))
+            return tuple(one(self._wrt(i, n)) for i in wrt)
+        return one(self._wrt(wrt, n))
 
     def names(self, args, out):
         """Printed names of the arguments and of the output, cased by order."""
         orders = tuple(a.ndim for a in args) + (out.ndim,)
         names = self._names.get(orders)
         if names is None:
-            names = self._names[orders] = tuple(
-                cased(n, k) for n, k in zip(self.arg_names + (self.out_name,), orders))
+            names = tuple(cased(n, k) for n, k in
+                          zip(self.names_for(len(args)) + (self.out_name,), orders))
+            remember(self._names, orders, names)
         return names
 
     def derivative_at(self, i, args, out, names=None, **params):
@@ -311,7 +372,7 @@ class Op:
         # What depends on the structure alone is worked out once for each one:
         # the printed names, the index labels, and a check of the terms' shapes.
         names = tuple(names) if names else None
-        structure = (i, names, tuple(a.shape for a in args), repr(params) if params else "")
+        structure = (i, names, tuple(a.shape for a in args), param_key(params))
         known = self._structures.get(structure)
         if known is None:
             names = names or self.names(args, out)
@@ -332,7 +393,7 @@ class Op:
         v = as_float_array(v, f"{self.name}: the {what}")
         if v.shape != tuple(shape):
             names = self.names(args, out)
-            i = self._wrt(wrt[0] if isinstance(wrt, tuple) else wrt)
+            i = self._wrt(wrt[0] if isinstance(wrt, tuple) else wrt, len(args))
             jshape = tuple(np.shape(out)) + args[i].shape
             whose = names[-1] if side == "output" else names[i]
             raise ValueError(

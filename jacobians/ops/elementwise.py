@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..index import Delta, Factor, term
-from .base import REAL, Domain, Op, remember
+from .base import REAL, Domain, Op, param_key, remember
 
 
 def unbroadcast(g, shape):
@@ -73,7 +73,7 @@ class Elementwise(Op):
         deltas = _deltas(labels, args[wrt].shape, out.shape)
         if isinstance(partial, int):  # ±1: the Jacobian is only deltas
             return [term(*deltas, sign=partial)]
-        key = (wrt, names, repr(params))
+        key = (wrt, names, param_key(params))
         if key not in self._partial_names:
             remember(self._partial_names, key, self._partial_name(wrt, names, **params))
         name, latex = self._partial_names[key]

@@ -156,7 +156,7 @@ class Reshape(Op):
     """
     name = "reshape"
     arg_names = ("X",)
-    params = required = ("shape",)
+    params = required = trailing = ("shape",)
     out_name = "y"
     examples = ((((2, 3),), {"shape": (6,)}), (((6,),), {"shape": (3, 2)}))
 

@@ -13,6 +13,10 @@ from .graph import Graph, name, trace_graph
 from .index import Delta, Derivative, Factor, Term
 from .limits import (JacobianTooLarge, get_memory_limit, memory_limit, set_memory_limit)
 from .ops import REGISTRY, Op
+from .ops import abs, broadcast_to, clip, maximum, minimum, where
+from .ops import max, min, norm, var
+from .ops import einsum
+from .ops import concatenate, expand_dims, getitem, split, squeeze, stack
 from .ops import (add, cross_entropy, divide, exp, log, log_softmax, matmul, mean, multiply,
                   negative, outer, power, relu, reshape, sigmoid, softmax,
                   softmax_cross_entropy, softplus, sqrt, square, subtract, sum, tanh, trace,

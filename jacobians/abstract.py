@@ -197,7 +197,10 @@ class Shaped:
         return self.reshape(-1)
 
     def __getitem__(self, index):
-        return self._view(_basic_index(self.shape, index))
+        try:
+            return self._view(_basic_index(self.shape, index))
+        except TypeError:  # integer arrays or masks: NumPy copies what they pick
+            return self._new(_advanced_index(self.shape, index), dtype=self.dtype)
 
     # --- reductions -----------------------------------------------------------
     def _reduce(self, axis=None, keepdims=False, out=None, **unsupported):
@@ -369,6 +372,32 @@ def _basic_index(shape, index):
     return tuple(out)
 
 
+def _advanced_index(shape, index):
+    """The shape of ``a[index]`` for any NumPy index, found on a 0-stride stand-in of ``a``."""
+    entries = tuple(i for i in (index if isinstance(index, tuple) else (index,)))
+    if any(isinstance(i, Shaped) for i in entries):
+        raise TypeError("Shaped arrays cannot be indexed by an array without values")
+    stand_in = np.broadcast_to(np.zeros((), np.bool_), shape)
+    return stand_in[index].shape
+
+
+def _joined(arrays, axis=0, out=None, dtype=None, casting="same_kind", new_axis=False):
+    """``np.concatenate`` or ``np.stack``: a new array, no arithmetic."""
+    _refuse({}, out=out)
+    shaped = next(a for a in arrays if isinstance(a, Shaped))
+    join = np.stack if new_axis else np.concatenate
+    stand_ins = [np.broadcast_to(np.zeros((), np.bool_), np.shape(a)) for a in arrays]
+    return shaped._new(join(stand_ins, axis=axis).shape)
+
+
+def _bincount(x, weights=None, minlength=0):
+    """``np.bincount(x, weights)`` for known indices ``x``: one add per index."""
+    if isinstance(x, Shaped) or weights is None:
+        raise TypeError("Shaped arrays count a bincount of known indices with Shaped weights")
+    length = max(int(np.max(x, initial=-1)) + 1, minlength)
+    return weights._new((length,), flops=len(x))
+
+
 def _matmul(a, b):
     """Shape and FLOPs of ``a @ b`` for the shapes ``a`` and ``b`` (vectors included)."""
     if not a or not b:
@@ -463,6 +492,16 @@ def _copyto(dst, src, casting="same_kind", where=True):
         raise ValueError(f"could not broadcast shape {shape} into {dst.shape}")
 
 
+def _where(condition, x=None, y=None):
+    """``np.where(condition, x, y)``: a new array, each entry picked from x or y, no arithmetic."""
+    if x is None or y is None:
+        raise TypeError("Shaped arrays count np.where(condition, x, y), with all three")
+    arrays = (condition, x, y)
+    like = next(a for a in arrays if isinstance(a, Shaped))
+    dtype = np.result_type(*(a.dtype if hasattr(a, "dtype") else a for a in (x, y)))
+    return like._new(np.broadcast_shapes(*(np.shape(a) for a in arrays)), dtype=dtype)
+
+
 def _owner(a):
     return a if a.base is None else a.base
 
@@ -534,11 +573,16 @@ _HANDLERS = {
     np.broadcast_to: _broadcast_to,
     np.expand_dims: _expand_dims,
     np.copyto: _copyto,
+    np.where: _where,
     np.may_share_memory: _may_share_memory,
     np.shares_memory: _may_share_memory,
     np.outer: _outer,
     np.trace: _trace,
     np.einsum: _einsum,
+    np.bincount: _bincount,
+    np.concatenate: _joined,
+    np.stack: lambda arrays, axis=0, out=None, **kwargs: _joined(arrays, axis, out,
+                                                                 new_axis=True),
     np.tensordot: _tensordot,
     np.sum: _reduction("sum"),
     np.mean: _reduction("mean"),

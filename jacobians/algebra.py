@@ -18,7 +18,7 @@ import numpy as np
 def is_compound(name):
     """Whether a printed name needs parentheses before a subscript or a ᵀ: ``y/p``."""
     wrapped = name.startswith("(") and name.endswith(")")
-    return not wrapped and any(ch in name for ch in " /+−-*^⊙")
+    return not wrapped and any(ch in name for ch in " /+−-*^⊙·")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,13 @@ index: reshaping X (2×3) into y (6) gives ``∂y_a/∂X_cd = δ(a, 3c+d)``. Suc
 group is merged into one label before anything else, so eliminating it is a
 reshape of ``g`` and materialising it writes one strided line.
 
+A :class:`Gather` ties the input's flat index to an integer array indexed
+by output labels, ``δ(3c+d, p_a)``: output entry ``a`` reads input entry
+``p_a`` (or nothing where ``p_a = −1``). Indexing and concatenation are such
+selections; their VJP adds ``g`` into the input at the indices ``p``, which
+repeats where an index repeats (a scatter-add), and their JVP reads ``t``
+at ``p`` (a gather).
+
 All of it works on any array that speaks NumPy — ndarrays, and the
 :class:`~jacobians.abstract.Shaped` arrays that count a contraction from
 shapes alone.
@@ -183,15 +190,67 @@ class Delta(NamedTuple):
         return rf"\delta_{{{self.i}{self.j}}}"
 
 
+class Gather(NamedTuple):
+    """``δ(flat(into), p_on)``: 1 where the input's flat index equals ``p`` at the output's.
+
+    Attributes
+    ----------
+    on : str
+        The output labels that index ``p``.
+    into : str
+        The input labels, read as one row-major flat index.
+    index : ndarray of int
+        ``p``, one flat input index per output entry (shape of the ``on``
+        labels); ``-1`` where the output entry reads no input entry.
+    name : str
+        How ``p`` is printed.
+
+    A gather stands alone in its term: ``∂y_a/∂X_cd = δ(3c+d, p_a)``.
+    """
+
+    on: str
+    into: str
+    index: np.ndarray
+    name: str = "p"
+
+    def text(self, sizes=None):
+        return f"δ({flat_index(self.into, sizes)}, {self.name}_{self.on})"
+
+    def tex(self, sizes=None):
+        return rf"\delta_{{{flat_index(self.into, sizes)},\,{self.name}_{{{self.on}}}}}"
+
+    def scatter(self, g, size):
+        """``r`` of ``size`` entries with ``r[p_a] += g_a`` for every ``a``: the VJP.
+
+        ``p`` shifted by one sends the ``-1`` entries to a slot that is dropped.
+        """
+        if g.ndim == 0:
+            g = g.reshape(1)
+        added = np.bincount(self.index.reshape(-1) + 1, weights=g.reshape(-1),
+                            minlength=size + 1)
+        return added[1:]
+
+    def gather(self, t):
+        """``t`` (flattened) read at ``p``, 0 where ``p = −1``: the JVP."""
+        read = t.reshape(-1)[np.maximum(self.index, 0)]
+        if (self.index < 0).any():
+            read = read * (self.index >= 0)
+        return read
+
+
 class Term:
     """A sign times a product of factors and deltas, kept in print order."""
 
-    __slots__ = ("parts", "sign", "factors", "deltas")
+    __slots__ = ("parts", "sign", "factors", "deltas", "gather")
 
     def __init__(self, parts, sign=1):
         self.parts, self.sign = tuple(parts), sign
         self.factors = tuple(p for p in self.parts if isinstance(p, Factor))
         self.deltas = tuple(p for p in self.parts if isinstance(p, Delta))
+        gathers = [p for p in self.parts if isinstance(p, Gather)]
+        if gathers and len(self.parts) > 1:
+            raise ValueError("a gather stands alone in its term")
+        self.gather = gathers[0] if gathers else None
 
     def text(self, sizes=None):
         return " ".join(p.text(sizes) for p in self.parts) or "1"
@@ -427,6 +486,14 @@ class Elimination:
         return result
 
 
+class Selection(NamedTuple):
+    """What eliminating a gather leaves: no einsum, ``g`` added into the input at ``p``."""
+
+    sign: int
+    name: str
+    only_reshapes: bool = False
+
+
 @lru_cache(maxsize=4096)
 def _eliminate(sign, deltas, factor_labels, operand_labels, result_labels, everything, shape):
     """The :class:`Elimination` of a term's structure (cached: it holds no arrays).
@@ -491,6 +558,8 @@ class Derivative:
     def _check(self):
         sizes = self.sizes
         for t in self.terms:
+            if t.gather is not None:
+                self._check_gather(t.gather)
             for f in t.factors:
                 want = tuple(sizes[label] for label in f.labels)
                 if np.shape(f.value) != want:
@@ -501,6 +570,14 @@ class Derivative:
                 if ties[0] != ties[1]:
                     raise ValueError(f"{d.text(sizes)} ties indices of sizes {ties[0]} and "
                                      f"{ties[1]}")
+
+    def _check_gather(self, gather):
+        if len(self.terms) > 1 or gather.on != self.out_labels or gather.into != self.in_labels:
+            raise ValueError(f"a gather is a whole Jacobian: δ(in, p_out) with the output's "
+                             f"labels {self.out_labels!r} and the input's {self.in_labels!r}")
+        if np.shape(gather.index) != self.out_shape:
+            raise ValueError(f"the gather's index has shape {np.shape(gather.index)}; it needs "
+                             f"one entry per output entry, {self.out_shape}")
 
     @property
     def sizes(self):
@@ -563,6 +640,9 @@ class Derivative:
         >>> d.nnz(), d.size
         (9, 9)
         """
+        gather = self.terms[0].gather if self.terms else None
+        if gather is not None:  # one entry per output entry that reads one
+            return int(np.count_nonzero(gather.index >= 0))
         labels = self.out_labels + self.in_labels
         total = 0
         for k in range(1, len(self.terms) + 1):
@@ -605,8 +685,10 @@ class Derivative:
 
         Returns
         -------
-        Elimination
+        Elimination, or Selection for a gather
         """
+        if t.gather is not None:
+            return Selection(t.sign, t.gather.name)
         return _eliminate(t.sign, t.deltas, tuple(f.labels for f in t.factors),
                           tuple(operand_labels), result_labels,
                           self.out_labels + self.in_labels, self.out_shape + self.in_shape)
@@ -618,6 +700,8 @@ class Derivative:
         tangent, or none at all for the dense Jacobian); each term is one
         einsum once its deltas are eliminated.
         """
+        if self.terms and self.terms[0].gather is not None:
+            return self._select(operands, result_shape)
         result = None
         operand_labels = tuple(labels for labels, _ in operands)
         for t in self.terms:
@@ -630,6 +714,24 @@ class Derivative:
         if result is None:
             return np.zeros(result_shape, like=self.like)
         return result
+
+    def _select(self, operands, result_shape):
+        """A gather's contraction: scatter-add ``g``, read ``t``, or write the ones of J."""
+        (t,) = self.terms
+        gather, in_size = t.gather, math.prod(self.in_shape)
+        if not operands:
+            result = np.zeros(result_shape, like=self.like)
+            if isinstance(result, np.ndarray):  # a Shaped array has no entries to write
+                rows = np.flatnonzero(gather.index >= 0)
+                result.reshape(-1, in_size)[rows, gather.index.reshape(-1)[rows]] = t.sign
+            return result
+        ((labels, v),) = operands
+        if labels == self.out_labels:
+            result = gather.scatter(v, in_size)
+        else:
+            result = gather.gather(v)
+        result = result.reshape(result_shape)
+        return -result if t.sign < 0 else result
 
     def materialise(self, instead=None):
         """The dense Jacobian, shape ``(*out_shape, *in_shape)``.
@@ -700,6 +802,9 @@ class Derivative:
         lines = []
         for t in self.terms:
             text, e = self.eliminated(t, g)
+            if isinstance(e, Selection):
+                lines.append(f"{text}    np.add.at: {g} added into {self.by} at {e.name}")
+                continue
             if e.only_reshapes:
                 lines.append(f"{text}    np.reshape({g}, {self.in_shape})   (nothing is computed)")
                 continue
@@ -722,6 +827,10 @@ class Derivative:
         e = self.eliminate(t, [self.out_labels], self.in_labels)
         sizes = self.sizes
         sign = "−" if t.sign < 0 else ""
+        if isinstance(e, Selection):
+            g_at = Factor(g, self.out_labels, None).text()
+            return (f"{sign}{g_at} {t.gather.text(sizes)}  →  {sign}{self.by}[{e.name}_"
+                    f"{self.out_labels}] += {g_at}"), e
         before = " ".join([Factor(g, self.out_labels, None).text()] +
                           [p.text(sizes) for p in t.parts])
         names = [g] + [f.name for f in t.factors]

@@ -25,6 +25,17 @@ EXTRA = {
     "tanh": [((2, 2, 2, 2),)],
     "softmax": [((4, 5),), ((2, 2, 3),)],
     "log_softmax": [((4, 5),)],
+    # max and min of two arrays: a row against a column, scalars, 4th order; |Z| of 4th order
+    "maximum": [((3, 1), (1, 4)), ((), ()), ((3,), (2, 1, 2, 3))],
+    "minimum": [((4, 3), (1, 3)), ((), (3,))],
+    "abs": [((2, 1, 2, 3),)],
+    # reductions of a 4th-order array, a scalar, and a single entry
+    "sum": [((2, 1, 2, 3),), ((),)],
+    "mean": [((2, 1, 2, 3),), ((1,),)],
+    "var": [((2, 1, 2, 3),)],
+    "max": [((2, 1, 2, 3),), ((1,),)],
+    "min": [((2, 1, 2, 3),)],
+    "norm": [((2, 1, 2, 3),), ((),)],
 }
 
 
@@ -229,7 +240,11 @@ def test_non_finite_and_non_real_inputs_are_refused(bad, message):
     (lambda: jac.reshape(np.ones((2, 3)), shape=(4,)), "cannot be reshaped to"),
     (lambda: jac.cross_entropy(np.ones(3), np.ones(4)), "axis -1 has sizes 3 and 4"),
     (lambda: jac.transpose(np.ones((2, 3)), axes=(0, 0)), "not a permutation"),
-    (lambda: jac.matmul(np.ones((2, 2, 2)), np.ones(2)), "vector or a matrix"),
+    (lambda: jac.matmul(np.ones((2, 2, 3)), np.ones((2, 4, 2))),
+     "axis 2 of X has size 3 but axis 1 of W has size 4"),
+    (lambda: jac.matmul(np.ones((2, 2, 3)), np.ones((3, 3, 2))),
+     r"batch\) axes \(2,\) and \(3,\) do not"),
+    (lambda: jac.matmul(np.ones(()), np.ones(2)), r"scalar; multiply it with \* instead"),
 ])
 def test_domain_and_parameter_errors(call, message):
     with pytest.raises(ValueError, match=message):
@@ -293,7 +308,8 @@ def test_the_shipped_checks_catch_a_wrong_vjp_and_jvp():
 @pytest.mark.parametrize("call, error, message", [
     (lambda: jac.sum(np.ones((2, 3)), axes=0), TypeError, r"sum has no parameter 'axes'; its parameters are axis"),
     (lambda: jac.tanh(np.ones(2), axis=0), TypeError, r"tanh has no parameter 'axis'; it takes none"),
-    (lambda: jac.sum(np.ones((2, 3)), axis=(0, 1)), ValueError, "one axis"),
+    (lambda: jac.sum(np.ones((2, 3)), axis=(0, -2)), ValueError,
+     r"sum: axis=\(0, -2\) repeats axis 0 of X, shape \(2, 3\)"),
     (lambda: jac.matmul.vjp(np.ones(2), np.ones((2, 2)), np.ones(2), wrt=(5,)), ValueError, "wrt=5"),
     (lambda: jac.matmul.derivative(np.ones((2, 2)), np.ones(2), names=("A",)), ValueError, "names needs"),
     (lambda: jac.softmax(np.ones((2, 0))), ValueError, r"at least one entry.*\(2, 0\)"),

@@ -55,13 +55,21 @@ class Counted(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         Counted.depth += 1
         try:
-            plain = [np.asarray(a) if isinstance(a, Counted) else a for a in args]
+            plain = [_plain(a) for a in args]
+            kwargs = {k: _plain(v) for k, v in kwargs.items()}
             result = func(*plain, **kwargs)
         finally:
             Counted.depth -= 1
         if not Counted.depth:
             Counted.flops += _function_flops(func, plain, kwargs, result)
         return _watched(result)
+
+
+def _plain(a):
+    """``a`` with Counted arrays, also inside a list or tuple, as plain ndarrays."""
+    if isinstance(a, (list, tuple)):
+        return type(a)(_plain(x) for x in a)
+    return np.asarray(a) if isinstance(a, Counted) else a
 
 
 def _watched(result):
@@ -109,6 +117,8 @@ def _function_flops(func, args, kwargs, result):
         return 2 * np.size(a) * np.size(b) // inner if inner else 0
     if func is np.dot:
         return _matmul_flops(np.shape(args[0]), np.shape(args[1]))
+    if func is np.bincount:  # one add per weight
+        return np.size(args[0])
     return 0  # views, copies, new arrays, shape queries
 
 

@@ -74,8 +74,12 @@ def param_key(params):
     """
     if not params:
         return ""
-    return repr({k: ("array", np.shape(v)) if isinstance(v, np.ndarray) else v
-                 for k, v in params.items()})
+
+    def key(v):
+        if isinstance(v, np.ndarray):
+            return ("array", v.shape)
+        return tuple(key(x) for x in v) if isinstance(v, tuple) else v
+    return repr({k: key(v) for k, v in params.items()})
 
 
 class Op:

@@ -8,6 +8,7 @@ For two arguments that broadcast (a bias row ``b`` added to every row of
 gets no delta: every output row depends on the same ``b_d``, so
 ``∂H_ab/∂b_c = δ_bc`` and the VJP sums ``g`` over the rows.
 """
+import operator
 from functools import lru_cache
 
 import numpy as np
@@ -171,6 +172,174 @@ class Divide(Binary):
 divide = Divide()
 
 
+def _wins(mine, other, beats):
+    """1 where ``beats(mine, other)``, ½ at a tie, 0 elsewhere: a max's or min's partial."""
+    return beats(mine, other) + 0.5 * (mine == other)
+
+
+class Maximum(Binary):
+    """``Z = max(X, Y)`` entry by entry, with broadcasting, like ``np.maximum``.
+
+    Notes
+    -----
+    Each entry of ``Z`` is the larger of ``X`` and ``Y``, so its derivative
+    is 1 for that one and 0 for the other::
+
+        ∂Z_ab/∂X_cd = 𝟙[X>Y]_ab δ_ac δ_bd        ∂Z_ab/∂Y_cd = 𝟙[Y>X]_ab δ_ac δ_bd
+
+    At a tie (``X = Y``) max has no derivative; each side gets ½, as JAX and
+    PyTorch choose, so the two partials still add up to 1 (the printed
+    ``𝟙[X>Y]`` is ½ there). VJP ``g ⊙ 𝟙[X>Y]``, summed where broadcast.
+
+    >>> import jacobians as jac
+    >>> jac.maximum.vjp(1.0, 2.0, 2.0, wrt=(0, 1))
+    (array(0.5), array(0.5))
+    """
+    name = "maximum"
+    partial_names = ("𝟙[{0}>{1}]", "𝟙[{1}>{0}]")
+    partial_latex = (r"\mathbb{{1}}[{0}>{1}]", r"\mathbb{{1}}[{1}>{0}]")
+    _value = staticmethod(np.maximum)
+
+    def _partial(self, wrt, args, out, **params):
+        X, Y = args
+        return _wins(X, Y, np.greater) if wrt == 0 else _wins(Y, X, np.greater)
+
+
+maximum = Maximum()
+
+
+class Minimum(Binary):
+    """``Z = min(X, Y)`` entry by entry, with broadcasting, like ``np.minimum``.
+
+    Notes
+    -----
+    ``∂Z_ab/∂X_cd = 𝟙[X<Y]_ab δ_ac δ_bd`` and
+    ``∂Z_ab/∂Y_cd = 𝟙[Y<X]_ab δ_ac δ_bd``. At a tie (``X = Y``) each side
+    gets ½, as JAX and PyTorch choose (the printed ``𝟙[X<Y]`` is ½ there).
+    VJP ``g ⊙ 𝟙[X<Y]``, summed where broadcast.
+    """
+    name = "minimum"
+    partial_names = ("𝟙[{0}<{1}]", "𝟙[{1}<{0}]")
+    partial_latex = (r"\mathbb{{1}}[{0}<{1}]", r"\mathbb{{1}}[{1}<{0}]")
+    _value = staticmethod(np.minimum)
+
+    def _partial(self, wrt, args, out, **params):
+        X, Y = args
+        return _wins(X, Y, np.less) if wrt == 0 else _wins(Y, X, np.less)
+
+
+minimum = Minimum()
+
+
+def _clash(shapes):
+    """The first axis, from the right, on which ``shapes`` do not broadcast, and its sizes."""
+    for k in range(1, max(len(s) for s in shapes) + 1):
+        sizes = [s[-k] if k <= len(s) else None for s in shapes]
+        if len({n for n in sizes if n not in (None, 1)}) > 1:
+            return -k, sizes
+    return None
+
+
+def _sizes(sizes, names):
+    """``"size 3 in X and 2 in Y"``, leaving out the arrays that lack the axis."""
+    said = [f"{n} in {who}" for n, who in zip(sizes, names) if n is not None]
+    return "size " + (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
+
+
+def _stretch(shape, target, name, target_name):
+    """Why ``shape`` does not broadcast to ``target`` exactly (naming the axis), or None."""
+    for k in range(1, len(shape) + 1):
+        n = shape[-k]
+        if k > len(target):
+            return (f"{name} has {len(shape)} axes and {target_name} only {len(target)}: "
+                    f"axis {-k} of size {n} has nowhere to go" if n != 1 else
+                    f"{name} has {len(shape)} axes and {target_name} only {len(target)}")
+        if n != 1 and n != target[-k]:
+            return f"axis {-k} has size {n} in {name} and {target[-k]} in {target_name}"
+    return None
+
+
+def _is_traced(x):
+    return hasattr(type(x), "__jac_apply__")
+
+
+_MASK = np.array([[True, False, True], [False, False, True]])  # where's examples
+
+
+class Where(Elementwise):
+    """``Z = where(condition, X, Y)``: ``X`` where the condition holds, else ``Y``.
+
+    Like ``np.where``, with ``condition`` given first or as a keyword.
+
+    ``condition`` is a constant boolean array (``X > 0`` made by NumPy is
+    one); ``X`` and ``Y`` are differentiated. All three broadcast together,
+    and the output has their broadcast shape.
+
+    Notes
+    -----
+    Each entry of ``Z`` is one entry of ``X`` or of ``Y``, chosen by the
+    condition ``C``; read as 0/1, it is the partial::
+
+        ∂Z_ab/∂X_cd = 𝟙[C]_ab δ_ac δ_bd         ∂Z_ab/∂Y_cd = 𝟙[¬C]_ab δ_ac δ_bd
+
+    There are no ties: every entry has exactly one source. An axis of ``X``
+    or ``Y`` that broadcasting stretches gets no delta, and its VJP
+    ``g ⊙ 𝟙[C]`` is summed over it.
+    """
+    name = "where"
+    arg_names = ("X", "Y")
+    out_name = "Z"
+    params = required = ("condition",)
+    leading = "condition"
+    partial_names = ("𝟙[C]", "𝟙[¬C]")
+    partial_latex = (r"\mathbb{{1}}[C]", r"\mathbb{{1}}[\lnot C]")
+    # Same shapes; a scalar Y; X and Y both stretched; the condition stretched; a
+    # condition larger than X and Y; all scalars.
+    examples = ((((2, 3), (2, 3)), {"condition": _MASK}),
+                (((2, 3), ()), {"condition": _MASK}),
+                (((3,), (2, 1)), {"condition": _MASK}),
+                (((2, 3), (2, 3)), {"condition": np.array([True, False, True])}),
+                (((3,), ()), {"condition": _MASK}),
+                (((), ()), {"condition": np.array(False)}))
+
+    def check_call(self, args, params):
+        if len(args) == len(self.arg_names) + 1 and "condition" not in params and \
+                _is_traced(args[0]):
+            raise TypeError("where: the condition must be a constant boolean array, not a "
+                            "traced value; only X and Y are differentiated")
+        super().check_call(args, params)
+
+    @staticmethod
+    def _condition(condition):
+        if _is_traced(condition):
+            raise TypeError("where: the condition must be a constant boolean array, not a "
+                            "traced value; only X and Y are differentiated")
+        c = np.asarray(condition)
+        if c.dtype != np.bool_:
+            raise TypeError(f"where: the condition must be a boolean array (such as X > 0), "
+                            f"got dtype {c.dtype}; compare it, e.g. condition != 0")
+        return c
+
+    def _check(self, X, Y, condition):
+        c = self._condition(condition)
+        clash = _clash((c.shape, X.shape, Y.shape))
+        if clash:
+            k, sizes = clash
+            raise ValueError(f"where: condition has shape {c.shape}, X has shape {X.shape} and "
+                             f"Y has shape {Y.shape}, which do not broadcast: axis {k} has "
+                             f"{_sizes(sizes, ('condition', 'X', 'Y'))}")
+
+    def _value(self, X, Y, condition):
+        return np.where(condition, X, Y)
+
+    def _partial(self, wrt, args, out, condition):
+        c = np.asarray(condition)
+        return (c if wrt == 0 else ~c).astype(np.float64)
+
+
+where = Where()
+
+
 # ----------------------------------------------------------------------------
 # One argument: f'(Z) on the diagonal.
 # ----------------------------------------------------------------------------
@@ -268,6 +437,133 @@ class Relu(Unary):
 relu = Relu()
 
 
+class Abs(Unary):
+    """``U = |Z|`` entry by entry, like ``np.abs``.
+
+    Notes
+    -----
+    ``∂U_ab/∂Z_cd = sign(Z)_ab δ_ac δ_bd``; VJP ``g ⊙ sign(Z)``. At the kink
+    ``Z = 0`` the derivative is taken as 0 (``np.sign(0)``), as JAX and
+    PyTorch choose.
+    """
+    name = "abs"
+    partial_names = ("sign({0})",)
+    partial_latex = (r"\operatorname{{sign}}({0})",)
+    sampling = ("away_from_zero",)  # a finite difference across the kink would be wrong
+    _value = staticmethod(np.abs)
+
+    def _partial(self, wrt, args, out, **params):
+        return np.sign(args[0])
+
+
+abs = Abs()  # shadows the builtin abs in this module: the code here calls np.abs
+
+
+def _bound(name, b):
+    """A clip bound as a float64 array (None stays None); TypeError for anything not constant."""
+    if b is None:
+        return None
+    plain = isinstance(b, (int, float, np.integer, np.floating, np.ndarray, list, tuple)) and \
+        not isinstance(b, (bool, np.bool_))
+    a = np.asarray(b) if plain else None
+    if a is None or a.dtype.kind not in "iuf":
+        got = "a traced value" if _is_traced(b) else type(b).__name__ + (
+            "" if a is None else f" of dtype {a.dtype}")
+        raise TypeError(f"clip: the bounds are constants, but {name} is {got}; give a real "
+                        f"number or an array of them, or, for a bound to differentiate, "
+                        f"use jac.maximum(X, lower) or jac.minimum(X, upper)")
+    if np.isnan(a).any():
+        raise ValueError(f"clip: {name} has NaN entries")
+    return a.astype(np.float64)
+
+
+def _bound_name(b, name, latex):
+    """A bound as a formula prints it: its value when it is one number, else its name."""
+    if isinstance(b, np.ndarray) or np.ndim(b):  # an array (param_key keeps its shape alone)
+        return name, latex
+    return f"{float(b):g}".replace("-", "−"), f"{float(b):g}"
+
+
+class Clip(Elementwise):
+    """``Y = clip(X, a_min, a_max)``: ``X`` limited to ``[a_min, a_max]``, like ``np.clip``.
+
+    The bounds are constants, given by position or keyword: numbers, or
+    arrays that broadcast to the shape of ``X`` (the output has ``X``'s
+    shape). Either may be None, not both. A bound that should be
+    differentiated is an argument of :data:`maximum` or :data:`minimum`.
+
+    Notes
+    -----
+    An entry inside the bounds passes through, one outside is replaced by a
+    constant::
+
+        ∂Y_ab/∂X_cd = 𝟙[a_min≤X≤a_max]_ab δ_ac δ_bd
+
+    At a bound itself (``X = a_min`` or ``X = a_max``) the derivative is taken
+    as 1, as PyTorch's ``clamp`` does. VJP ``g ⊙ 𝟙[a_min≤X≤a_max]``.
+    """
+    name = "clip"
+    arg_names = ("X",)
+    out_name = "Y"
+    params = trailing = ("a_min", "a_max")
+    # Both bounds, one of them, array bounds that broadcast along rows and columns, a scalar.
+    examples = ((((3,),), {"a_min": -0.5, "a_max": 0.5}),
+                (((2, 3),), {"a_min": -0.3}),
+                (((2, 3),), {"a_max": 0.2}),
+                (((2, 3),), {"a_min": np.array([-1.0, 0.0, -0.5]), "a_max": 1.0}),
+                (((2, 3),), {"a_min": np.array([[-0.5], [0.0]]),
+                             "a_max": np.array([[0.5], [1.5]])}),
+                (((2, 2, 2),), {"a_min": -0.5, "a_max": 0.5}),
+                (((),), {"a_min": 0.0, "a_max": 1.0}))
+
+    def _check(self, X, a_min=None, a_max=None):
+        lo, hi = _bound("a_min", a_min), _bound("a_max", a_max)
+        if lo is None and hi is None:
+            raise ValueError("clip: give a_min or a_max (or both); with neither there is "
+                             "nothing to clip")
+        for name, b in (("a_min", lo), ("a_max", hi)):
+            why = None if b is None else _stretch(b.shape, X.shape, name, "X")
+            if why:
+                raise ValueError(f"clip: {name} has shape {b.shape}, which does not broadcast "
+                                 f"to the shape {X.shape} of X ({why}); the output has X's "
+                                 f"shape, so a bound may not make it larger")
+        if lo is not None and hi is not None and (lo > hi).any():
+            raise ValueError("clip: a_min is greater than a_max somewhere; the bounds must "
+                             "satisfy a_min ≤ a_max")
+
+    def _value(self, X, a_min=None, a_max=None):
+        # np.clip's own definition, in ufuncs that Shaped arrays count.
+        lo, hi = _bound("a_min", a_min), _bound("a_max", a_max)
+        Y = X if lo is None else np.maximum(X, lo)
+        return Y if hi is None else np.minimum(Y, hi)
+
+    def _partial(self, wrt, args, out, a_min=None, a_max=None):
+        (X,) = args
+        lo, hi = _bound("a_min", a_min), _bound("a_max", a_max)
+        if lo is None:
+            inside = X <= hi
+        elif hi is None:
+            inside = X >= lo
+        else:
+            inside = np.logical_and(X >= lo, X <= hi)
+        return inside.astype(np.float64)
+
+    def _partial_name(self, wrt, names, a_min=None, a_max=None):
+        X = names[0]
+        if a_min is not None:
+            lo, lo_tex = _bound_name(a_min, "a_min", r"a_{\min}")
+        if a_max is not None:
+            hi, hi_tex = _bound_name(a_max, "a_max", r"a_{\max}")
+        if a_max is None:
+            return f"𝟙[{X}≥{lo}]", rf"\mathbb{{1}}[{X}\ge {lo_tex}]"
+        if a_min is None:
+            return f"𝟙[{X}≤{hi}]", rf"\mathbb{{1}}[{X}\le {hi_tex}]"
+        return f"𝟙[{lo}≤{X}≤{hi}]", rf"\mathbb{{1}}[{lo_tex}\le {X}\le {hi_tex}]"
+
+
+clip = Clip()
+
+
 class Square(Unary):
     """``U = Z²``; ``f' = 2Z``; VJP ``2 g ⊙ Z``."""
     name = "square"
@@ -348,3 +644,65 @@ class Power(Unary):
 
 
 power = Power()
+
+
+# ----------------------------------------------------------------------------
+# Broadcasting on its own: the partial is 1, the Jacobian only deltas.
+# ----------------------------------------------------------------------------
+def _target_shape(shape):
+    """``shape`` as a tuple of ints, as ``np.broadcast_to`` reads it, or an error naming it."""
+    try:
+        dims = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+        if any(isinstance(n, (bool, np.bool_)) for n in dims):
+            raise TypeError
+        dims = tuple(operator.index(n) for n in dims)
+    except (TypeError, ValueError):
+        raise TypeError(f"broadcast_to: shape must be an int or a tuple of ints, "
+                        f"got {shape!r}") from None
+    if any(n < 0 for n in dims):
+        raise ValueError(f"broadcast_to: shape {dims} has a negative size")
+    return dims
+
+
+class BroadcastTo(Elementwise):
+    """``Y = broadcast_to(X, shape)``: ``X`` repeated along new or size-1 axes.
+
+    Like ``np.broadcast_to``, with ``shape`` given second or as a keyword.
+
+    Notes
+    -----
+    Each entry of ``Y`` is a copy of one entry of ``X``. An axis of ``X``
+    that the output keeps gets a delta; one that it stretches (size 1, or
+    missing in front) gets none, since every output entry along it reads the
+    same entry of ``X``. For ``b`` of shape ``(3,)`` broadcast to ``(4, 3)``
+    this is the bias pattern::
+
+        ∂Y_ab/∂b_c = δ_bc
+
+    The VJP sums ``g`` back over the stretched axes; the JVP broadcasts ``t``.
+    """
+    name = "broadcast_to"
+    arg_names = ("X",)
+    out_name = "Y"
+    params = required = trailing = ("shape",)
+    # A bias row, a column, a scalar, a new leading axis, nothing stretched.
+    examples = ((((3,),), {"shape": (4, 3)}), (((2, 1),), {"shape": (2, 3)}),
+                (((),), {"shape": (2, 2)}), (((1, 3),), {"shape": (2, 2, 3)}),
+                (((2, 3),), {"shape": (2, 3)}), (((),), {"shape": ()}))
+
+    def _check(self, X, shape):
+        shape = _target_shape(shape)
+        why = _stretch(X.shape, shape, "X", "the target")
+        if why:
+            raise ValueError(f"broadcast_to: X has shape {X.shape} and cannot be broadcast to "
+                             f"the shape {shape}: {why}; each size of X must equal the "
+                             f"target's or be 1")
+
+    def _value(self, X, shape):
+        return np.broadcast_to(X, _target_shape(shape))
+
+    def _partial(self, wrt, args, out, **params):
+        return 1
+
+
+broadcast_to = BroadcastTo()

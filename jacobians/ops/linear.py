@@ -1,17 +1,19 @@
-"""Linear and multilinear operations: products, rearrangements and reductions.
+"""Linear and multilinear operations: products, rearrangements and the trace.
 
 Their Jacobians hold no new numbers, only the other argument (``X`` in
 ``∂H/∂W``) or ones, placed by Kronecker deltas. That is why ``∂H/∂W`` of a
 matrix product is mostly zeros, and why its VJP is a single matrix product.
+The reductions (sum, mean and the others) are in :mod:`jacobians.ops.reduce`.
 """
 import numpy as np
 
 from ..index import Delta, Factor, term
 from .base import Op
+from .elementwise import unbroadcast
 
 
 class Matmul(Op):
-    """``H = X W`` for matrices and vectors (``@``).
+    """``H = X W`` for matrices, vectors and stacks of matrices (``@``).
 
     Notes
     -----
@@ -21,7 +23,15 @@ class Matmul(Op):
     either side the free axis of that side disappears, giving 3rd-order
     tensors such as ``∂ŷ_a/∂H_cd = δ_ac v_d``.
 
-    VJPs: ``g Wᵀ`` and ``Xᵀ g`` (outer products when a side is a vector).
+    Leading axes are a batch, broadcast as NumPy does: ``H_zab = Σ_k
+    X_zak W_zkb``. Each batch entry's product depends on its own matrices
+    only, so a delta ties the batch labels (``∂H_zab/∂X_ycd = δ_zy δ_ac
+    W_zdb``): the Jacobian is block-diagonal across the batch. An argument
+    the batch stretches (one ``W`` for every ``z``) has no delta there, and
+    its VJP sums over the batch.
+
+    VJPs: ``g Wᵀ`` and ``Xᵀ g`` (outer products when a side is a vector),
+    per batch entry.
 
     >>> import jacobians as jac
     >>> X, W = np.ones((4, 3)), np.ones((3, 2))
@@ -32,18 +42,29 @@ class Matmul(Op):
     arg_names = ("X", "W")
     out_name = "H"
     examples = ((((3, 4), (4, 2)), {}), (((3, 4), (4,)), {}), (((4,), (4, 2)), {}),
-                (((4,), (4,)), {}))
+                (((4,), (4,)), {}), (((2, 3, 4), (2, 4, 2)), {}), (((2, 3, 4), (4, 2)), {}),
+                (((3,), (2, 3, 2)), {}), (((2, 1, 2, 3), (3, 3, 2)), {}))
 
     def _check(self, X, W):
         for name, a in zip(self.arg_names, (X, W)):
-            if a.ndim not in (1, 2):
-                raise ValueError(f"matmul: {name} must be a vector or a matrix, "
-                                 f"got shape {a.shape}")
-        if X.shape[-1] != W.shape[0]:
+            if a.ndim == 0:
+                raise ValueError(f"matmul: {name} is a scalar; multiply it with * instead")
+        k = W.ndim - 2 if W.ndim >= 2 else 0
+        if X.shape[-1] != W.shape[k]:
             raise ValueError(
                 f"matmul: X has shape {X.shape} and W has shape {W.shape}: axis {X.ndim - 1} "
-                f"of X has size {X.shape[-1]} but axis 0 of W has size {W.shape[0]}; "
+                f"of X has size {X.shape[-1]} but axis {k} of W has size {W.shape[k]}; "
                 f"they must be equal")
+        try:
+            self._batch(X, W)
+        except ValueError:
+            raise ValueError(f"matmul: X has shape {X.shape} and W has shape {W.shape}, whose "
+                             f"leading (batch) axes {X.shape[:-2]} and {W.shape[:-2]} do not "
+                             f"broadcast") from None
+
+    @staticmethod
+    def _batch(X, W):
+        return np.broadcast_shapes(X.shape[:-2], W.shape[:-2])
 
     def _value(self, X, W):
         return X @ W
@@ -51,23 +72,51 @@ class Matmul(Op):
     def _terms(self, wrt, args, out, labels, names):
         X, W = args
         O, I = labels
-        rows = O[:1] if X.ndim == 2 else ""   # the output axis that comes from X
-        cols = O[-1:] if W.ndim == 2 else ""  # the output axis that comes from W
+        batch = self._batch(X, W)
+        nb = len(batch)
+        rows = O[nb:nb + 1] if X.ndim >= 2 else ""  # the output axis that comes from X
+        cols = O[-1:] if W.ndim >= 2 else ""        # the output axis that comes from W
+        mine, other = args[wrt], args[1 - wrt]
+        # The batch axes this argument has (right-aligned) and the batch does not stretch.
+        lead = nb - max(mine.ndim - 2, 0)
+        ties = [Delta(O[lead + j], I[j]) for j in range(max(mine.ndim - 2, 0))
+                if mine.shape[j] == batch[lead + j]]
+        # The other argument, broadcast to the whole batch (a view), labelled by it.
+        if other.ndim >= 2 and nb:
+            other = np.broadcast_to(other, batch + other.shape[-2:])
+            ob = O[:nb]
+        else:
+            ob = ""
         if wrt == 0:  # ∂H_ab/∂X_cd = δ_ac W_db
-            tie = [Delta(rows, I[0])] if rows else []
-            return [term(*tie, Factor(names[1], I[-1] + cols, W))]
+            tie = [Delta(rows, I[-2])] if rows else []
+            return [term(*ties, *tie, Factor(names[1], ob + I[-1] + cols, other))]
         tie = [Delta(cols, I[-1])] if cols else []  # ∂H_ab/∂W_cd = X_ac δ_bd
-        return [term(Factor(names[0], rows + I[0], X), *tie)]
+        k = I[-2] if W.ndim >= 2 else I[-1]
+        return [term(Factor(names[0], ob + rows + k, other), *ties, *tie)]
 
     def vjp_rule(self, wrt, g, args, out):
         X, W = args
+        if X.ndim <= 2 and W.ndim <= 2:
+            if wrt == 0:
+                return g @ W.T if W.ndim == 2 else np.multiply.outer(g, W)
+            return X.T @ g if X.ndim == 2 else np.multiply.outer(X, g)
+        # A batch: vectors as one-row or one-column matrices, products per batch entry,
+        # then a sum over the batch axes that broadcasting stretched.
+        X2 = X if X.ndim >= 2 else X.reshape(1, -1)
+        W2 = W if W.ndim >= 2 else W.reshape(-1, 1)
+        g2 = g.reshape(self._batch(X, W) + (X2.shape[-2], W2.shape[-1]))
         if wrt == 0:
-            return g @ W.T if W.ndim == 2 else np.multiply.outer(g, W)
-        return X.T @ g if X.ndim == 2 else np.multiply.outer(X, g)
+            return unbroadcast(g2 @ _swap_last(W2), X2.shape).reshape(X.shape)
+        return unbroadcast(_swap_last(X2) @ g2, W2.shape).reshape(W.shape)
 
     def jvp_rule(self, wrt, t, args, out):
         X, W = args
         return t @ W if wrt == 0 else X @ t
+
+
+def _swap_last(a):
+    """Each matrix of a stack transposed: the last two axes swapped (a view)."""
+    return a.transpose(tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2))
 
 
 matmul = Matmul()
@@ -186,89 +235,6 @@ class Reshape(Op):
 reshape = Reshape()
 
 
-def _axis(name, X, axis):
-    if axis is None:
-        return
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise ValueError(f"{name}: axis must be one axis (an int) or None for all entries, "
-                         f"got {axis!r}")
-    if not -X.ndim <= axis < X.ndim:
-        raise ValueError(f"{name}: axis {axis} is out of range for X of shape {X.shape}")
-
-
-class Sum(Op):
-    """``s = Σ X`` over all entries, or over one axis.
-
-    Notes
-    -----
-    Over all entries ``∂s/∂X_cd = 1``; over axis 1 ``∂s_a/∂X_cd = δ_ac``.
-    The VJP copies ``g`` back along the summed axis (a broadcast).
-    """
-    name = "sum"
-    arg_names = ("X",)
-    params = ("axis",)
-    out_name = "s"
-    examples = ((((2, 3),), {}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": 0}),
-                (((4,),), {}))
-
-    def _check(self, X, axis=None):
-        _axis(self.name, X, axis)
-
-    def _value(self, X, axis=None):
-        return np.sum(X, axis=axis)
-
-    def _scale(self, X, axis):
-        return None
-
-    def _terms(self, wrt, args, out, labels, names, axis=None):
-        (X,) = args
-        O, I = labels
-        kept = [k for k in range(X.ndim) if axis is None or k != axis % X.ndim]
-        parts = [Delta(o, I[k]) for o, k in zip(O, kept)]
-        scale = self._scale(X, axis)
-        if scale and scale != 1:
-            parts.insert(0, Factor(f"1/{scale}", "", np.float64(1 / scale)))
-        return [term(*parts)]
-
-    def _spread(self, g, X, axis):
-        g = g if axis is None else np.expand_dims(g, axis)
-        return np.broadcast_to(g, X.shape)
-
-    def vjp_rule(self, wrt, g, args, out, axis=None):
-        return self._spread(g, args[0], axis)
-
-    def jvp_rule(self, wrt, t, args, out, axis=None):
-        return np.sum(t, axis=axis)
-
-
-sum = Sum()
-
-
-class Mean(Sum):
-    """``m = mean(X)`` over all entries or one axis: the sum scaled by ``1/N``.
-
-    ``∂m/∂X_cd = 1/N``; the VJP spreads ``g/N`` back.
-    """
-    name = "mean"
-    out_name = "m"
-
-    def _value(self, X, axis=None):
-        return np.mean(X, axis=axis)
-
-    def _scale(self, X, axis):
-        return X.size if axis is None else X.shape[axis]
-
-    def vjp_rule(self, wrt, g, args, out, axis=None):
-        X = args[0]
-        return self._spread(g / self._scale(X, axis), X, axis)
-
-    def jvp_rule(self, wrt, t, args, out, axis=None):
-        return np.mean(t, axis=axis)
-
-
-mean = Mean()
-
-
 class Trace(Op):
     """``t = tr(X) = Σ_k X_kk`` for square X; ``∂t/∂X_cd = δ_cd``; VJP ``g I``."""
     name = "trace"
@@ -288,7 +254,7 @@ class Trace(Op):
         return [term(Delta(c, d))]
 
     def vjp_rule(self, wrt, g, args, out):
-        return g * np.eye(len(args[0]), like=g)
+        return g * np.eye(len(args[0]), like=args[0])
 
     def jvp_rule(self, wrt, t, args, out):
         return np.trace(t)

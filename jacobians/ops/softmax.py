@@ -6,8 +6,10 @@ diagonal, and its VJP is not a Hadamard product on its own:
 ``g ↦ s ⊙ (g − ⟨g, s⟩)``. Paired with cross-entropy the two collapse to
 ``softmax(z) − y``.
 
-All of them act on the last axis: a vector, or each row of a matrix
-independently (the rows are tied by deltas ``δ_ac``).
+Softmax and log-softmax normalise over one axis, the last by default (any
+other with ``axis=``): a vector, or each row of a matrix independently (the
+rows are tied by deltas ``δ_ac``; every axis but the normalised one is tied
+so). The cross-entropies act on the last axis.
 """
 import numpy as np
 
@@ -15,84 +17,123 @@ from ..index import Delta, Factor, term
 from .base import REAL, Domain, Op, cased
 
 
-def _log_softmax(z):
-    shifted = z - z.max(axis=-1, keepdims=True)  # exp never overflows
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+def _log_softmax(z, axis=-1):
+    shifted = z - z.max(axis=axis, keepdims=True)  # exp never overflows
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def _rows(labels):
-    """Deltas tying the leading (row) axes, and the last-axis labels."""
+def _ties(labels, axis):
+    """Deltas tying every axis, those tying all but the normalised ``axis``, and the labels."""
     O, I = labels
-    return [Delta(o, i) for o, i in zip(O[:-1], I[:-1])], O, I
+    deltas = [Delta(o, i) for o, i in zip(O, I)]
+    k = axis % len(O)
+    return deltas, deltas[:k] + deltas[k + 1:], O, I
 
 
-class _LastAxis(Op):
+def _across(O, I, axis):
+    """The output labels with the normalised axis's replaced by the input's: ``ad`` for ``ab``."""
+    k = axis % len(O)
+    return O[:k] + I[k] + O[k + 1:]
+
+
+class _OneAxis(Op):
+    """An op that normalises ``Z`` over one axis, the last by default."""
+
     arg_names = ("Z",)
-    examples = ((((3,),), {}), (((2, 3),), {}))
+    params = trailing = ("axis",)  # jac.softmax(Z, 0), as jax.nn.softmax(Z, 0)
+    examples = ((((3,),), {}), (((2, 3),), {}), (((2, 3),), {"axis": 0}),
+                (((2, 3, 4),), {"axis": 1}), (((2, 3, 2),), {"axis": -3}))
 
-    def _check(self, Z):
-        if Z.ndim == 0 or Z.shape[-1] == 0:
-            raise ValueError(f"{self.name}: Z needs a last axis with at least one entry to "
+    def _check(self, Z, axis=-1):
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"{self.name}: axis must be one axis (an int), got {axis!r}")
+        if Z.ndim == 0:
+            raise ValueError(f"{self.name}: Z needs an axis with at least one entry to "
+                             f"normalise over, got a scalar, shape {Z.shape}")
+        if not -Z.ndim <= axis < Z.ndim:
+            raise ValueError(f"{self.name}: axis {axis} is out of range for Z of shape "
+                             f"{Z.shape}")
+        if Z.shape[axis] == 0:
+            raise ValueError(f"{self.name}: Z needs axis {axis} to have at least one entry to "
                              f"normalise over, got shape {Z.shape}")
 
 
-class Softmax(_LastAxis):
-    """``s = softmax(z)``: ``s_a = e^{z_a} / Σ_k e^{z_k}`` over the last axis.
+class Softmax(_OneAxis):
+    """``s = softmax(z)``: ``s_a = e^{z_a} / Σ_k e^{z_k}`` over one axis.
+
+    Parameters
+    ----------
+    Z : array_like
+        At least one axis.
+    axis : int, optional
+        The axis normalised over, the last (-1) by default; each slice along
+        it sums to 1.
 
     Notes
     -----
     ``∂s_a/∂z_c = s_a δ_ac − s_a s_c`` (``diag(s) − s sᵀ``); for a matrix
     each row on its own: ``∂S_ab/∂Z_cd = S_ab δ_ac δ_bd − S_ab S_ad δ_ac``.
-    VJP ``s ⊙ (g − Σ_last g ⊙ s)``.
+    Over axis 0, each column on its own:
+    ``∂S_ab/∂Z_cd = S_ab δ_ac δ_bd − S_ab S_cb δ_bd`` — in general the second
+    term has a delta for every axis but the normalised one.
+    VJP ``s ⊙ (g − Σ_axis g ⊙ s)``.
     """
     name = "softmax"
     out_name = "s"
 
-    def _value(self, Z):
-        e = np.exp(Z - Z.max(axis=-1, keepdims=True))  # shifted, so exp never overflows
-        return e / e.sum(axis=-1, keepdims=True)
+    def _value(self, Z, axis=-1):
+        e = np.exp(Z - Z.max(axis=axis, keepdims=True))  # shifted, so exp never overflows
+        return e / e.sum(axis=axis, keepdims=True)
 
-    def _terms(self, wrt, args, out, labels, names):
-        rows, O, I = _rows(labels)
+    def _terms(self, wrt, args, out, labels, names, axis=-1):
+        deltas, rows, O, I = _ties(labels, axis)
         s = names[-1]
-        return [term(Factor(s, O, out), *rows, Delta(O[-1], I[-1])),
-                term(Factor(s, O, out), Factor(s, O[:-1] + I[-1], out), *rows, sign=-1)]
+        return [term(Factor(s, O, out), *deltas),
+                term(Factor(s, O, out), Factor(s, _across(O, I, axis), out), *rows, sign=-1)]
 
-    def vjp_rule(self, wrt, g, args, out):
-        return out * (g - (g * out).sum(axis=-1, keepdims=True))
+    def vjp_rule(self, wrt, g, args, out, axis=-1):
+        return out * (g - (g * out).sum(axis=axis, keepdims=True))
 
-    def jvp_rule(self, wrt, t, args, out):
-        return out * (t - (t * out).sum(axis=-1, keepdims=True))
+    def jvp_rule(self, wrt, t, args, out, axis=-1):
+        return out * (t - (t * out).sum(axis=axis, keepdims=True))
 
 
 softmax = Softmax()
 
 
-class LogSoftmax(_LastAxis):
-    """``l = log softmax(z) = z − log Σ_k e^{z_k}`` over the last axis.
+class LogSoftmax(_OneAxis):
+    """``l = log softmax(z) = z − log Σ_k e^{z_k}`` over one axis.
+
+    Parameters
+    ----------
+    Z : array_like
+        At least one axis.
+    axis : int, optional
+        The axis normalised over, the last (-1) by default.
 
     Notes
     -----
-    ``∂l_a/∂z_c = δ_ac − s_c`` with ``s = softmax(z)``. VJP
-    ``g − s Σ_last g``.
+    ``∂l_a/∂z_c = δ_ac − s_c`` with ``s = softmax(z)``; for a matrix over its
+    rows ``∂L_ab/∂Z_cd = δ_ac δ_bd − S_ad δ_ac``, over axis 0
+    ``∂L_ab/∂Z_cd = δ_ac δ_bd − S_cb δ_bd``. VJP ``g − s Σ_axis g``.
     """
     name = "log_softmax"
     out_name = "l"
 
-    def _value(self, Z):
-        return _log_softmax(Z)
+    def _value(self, Z, axis=-1):
+        return _log_softmax(Z, axis)
 
-    def _terms(self, wrt, args, out, labels, names):
-        rows, O, I = _rows(labels)
+    def _terms(self, wrt, args, out, labels, names, axis=-1):
+        deltas, rows, O, I = _ties(labels, axis)
         s = cased("s", out.ndim)  # the softmax, exp(l)
-        return [term(*rows, Delta(O[-1], I[-1])),
-                term(Factor(s, O[:-1] + I[-1], np.exp(out)), *rows, sign=-1)]
+        return [term(*deltas),
+                term(Factor(s, _across(O, I, axis), np.exp(out)), *rows, sign=-1)]
 
-    def vjp_rule(self, wrt, g, args, out):
-        return g - np.exp(out) * g.sum(axis=-1, keepdims=True)
+    def vjp_rule(self, wrt, g, args, out, axis=-1):
+        return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
 
-    def jvp_rule(self, wrt, t, args, out):
-        return t - (np.exp(out) * t).sum(axis=-1, keepdims=True)
+    def jvp_rule(self, wrt, t, args, out, axis=-1):
+        return t - (np.exp(out) * t).sum(axis=axis, keepdims=True)
 
 
 log_softmax = LogSoftmax()

@@ -1,9 +1,10 @@
 """Tracing a function into a computation graph.
 
-A function written with the library's ops (and the operators
-``@ + - * / **`` and ``.T``) is run once on :class:`Traced` values. Each op
-call records a :class:`Node` — its op, the nodes it read, its value — so the
-graph can then be swept backwards or forwards (``sweep.py``).
+A function written with the library's ops, or as ordinary NumPy (ufuncs,
+functions such as ``np.sum`` and ``np.einsum``, array methods, operators and
+indexing; see ``spelling.py``), is run once on :class:`Traced` values. Each
+op call records a :class:`Node` — its op, the nodes it read, its value — so
+the graph can then be swept backwards or forwards (``sweep.py``).
 
 A variable read by several ops (``A`` in Q2 is read three times) is *one*
 node with several children; the chain rule sums over all of them.
@@ -15,6 +16,7 @@ import weakref
 import numpy as np
 
 from .arrays import as_float_array
+from . import spelling
 from .ops import REGISTRY
 from .ops.base import param_key
 
@@ -242,31 +244,32 @@ class Graph:
 
 
 class Traced:
-    """A value inside a function being traced; ops on it add nodes to the graph.
+    """A value inside a function being traced; what is done to it adds nodes to the graph.
 
-    Supports ``@ + - * / **``, unary ``-`` and ``.T``, so a model can be
-    written as ordinary array code.
+    It speaks NumPy: ufuncs (``np.tanh(x)``), array functions (``np.sum``,
+    ``np.einsum``…), the operators ``@ + - * / ** abs()``, methods
+    (``x.sum(axis=0)``, ``x.reshape(…)``, ``x.T``), indexing (``x[:, 0]``,
+    ``x[idx]``, ``x[mask]``) and comparisons, which give constant masks. What
+    has no derivative in the library raises rather than answering with
+    numbers that have none.
     """
 
     __slots__ = ("graph", "node")
 
-    # Make NumPy hand ``ndarray @ traced`` back to us instead of looping.
-    __array_ufunc__ = None
-
     def __init__(self, graph, node):
         self.graph, self.node = graph, node
 
-    @property
-    def shape(self):
-        return self.node.shape
+    # --- NumPy hands its calls on traced values to the library ---------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return spelling.apply_ufunc(ufunc, method, inputs, kwargs)
 
-    @property
-    def ndim(self):
-        return self.node.ndim
+    def __array_function__(self, func, types, args, kwargs):
+        return spelling.apply_function(func, args, kwargs)
 
-    @property
-    def value(self):
-        return self.node.value
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"{self.node.name} is traced: turning it into an ndarray (np.asarray, "
+                        f"np.array, float) would drop its derivative. Use NumPy functions on "
+                        f"it directly; they are traced")
 
     @staticmethod
     def __jac_apply__(op, args, params):
@@ -284,31 +287,132 @@ class Traced:
             value = np.asarray(value)  # NumPy's scalars become 0-d arrays
         return Traced(graph, graph.add(op.name, value, op, parents, params))
 
-    def __matmul__(self, other): return REGISTRY["matmul"](self, other)
-    def __rmatmul__(self, other): return REGISTRY["matmul"](other, self)
-    def __add__(self, other): return REGISTRY["add"](self, other)
-    def __radd__(self, other): return REGISTRY["add"](other, self)
-    def __sub__(self, other): return REGISTRY["subtract"](self, other)
-    def __rsub__(self, other): return REGISTRY["subtract"](other, self)
-    def __mul__(self, other): return REGISTRY["multiply"](self, other)
-    def __rmul__(self, other): return REGISTRY["multiply"](other, self)
-    def __truediv__(self, other): return REGISTRY["divide"](self, other)
-    def __rtruediv__(self, other): return REGISTRY["divide"](other, self)
-    def __neg__(self): return REGISTRY["negative"](self)
-
-    def __pow__(self, exponent):
-        if not np.isscalar(exponent):
-            raise TypeError("only a constant number can be an exponent: x ** 2, not x ** y")
-        if exponent == 2:
-            return REGISTRY["square"](self)
-        return REGISTRY["power"](self, exponent=exponent)
+    # --- what it tells about itself ------------------------------------------------
+    @property
+    def shape(self):
+        return self.node.shape
 
     @property
-    def T(self):
-        return REGISTRY["transpose"](self)
+    def ndim(self):
+        return self.node.ndim
+
+    @property
+    def size(self):
+        return self.node.size
+
+    @property
+    def dtype(self):
+        return self.node.value.dtype
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced value")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    @property
+    def value(self):
+        raise AttributeError(
+            f"{self.node.name}.value inside a traced function would be a constant, cutting "
+            f"the derivative through it. Compute with {self.node.name} itself (NumPy calls on "
+            f"it are traced); its value is the graph's, jac.trace_graph(f, ...).nodes")
+
+    def __bool__(self):
+        raise TypeError(
+            f"{self.node.name} is traced, so it has no truth value: `if` on it would pick one "
+            f"branch for all inputs and differentiate only that one. Choose entries with "
+            f"np.where(x > 0, a, b), whose mask is a constant of the trace")
+
+    def _no_number(self, *args):
+        raise TypeError(f"{self.node.name} is traced: a Python number made from it would "
+                        f"drop its derivative")
+
+    __float__ = __int__ = __complex__ = __index__ = _no_number
+
+    def __setitem__(self, index, value):
+        raise TypeError(f"{self.node.name} is traced and cannot be written into; build the "
+                        f"new array instead (np.where, np.concatenate)")
 
     def __repr__(self):
         return f"Traced({self.node.name}, shape={self.shape})"
+
+    # --- operators -----------------------------------------------------------------
+    def __matmul__(self, other): return np.matmul(self, other)
+    def __rmatmul__(self, other): return np.matmul(other, self)
+    def __add__(self, other): return np.add(self, other)
+    def __radd__(self, other): return np.add(other, self)
+    def __sub__(self, other): return np.subtract(self, other)
+    def __rsub__(self, other): return np.subtract(other, self)
+    def __mul__(self, other): return np.multiply(self, other)
+    def __rmul__(self, other): return np.multiply(other, self)
+    def __truediv__(self, other): return np.true_divide(self, other)
+    def __rtruediv__(self, other): return np.true_divide(other, self)
+    def __pow__(self, other): return np.power(self, other)
+    def __rpow__(self, other): return np.power(other, self)
+    def __neg__(self): return np.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return np.absolute(self)
+    def __gt__(self, other): return np.greater(self, other)
+    def __ge__(self, other): return np.greater_equal(self, other)
+    def __lt__(self, other): return np.less(self, other)
+    def __le__(self, other): return np.less_equal(self, other)
+    def __eq__(self, other): return np.equal(self, other)
+    def __ne__(self, other): return np.not_equal(self, other)
+    __hash__ = object.__hash__  # kept: a traced value is one node, whatever == says
+
+    def __getitem__(self, index):
+        if isinstance(index, Traced) or (isinstance(index, tuple) and
+                                         any(isinstance(i, Traced) for i in index)):
+            raise TypeError("an index must be a constant (ints, slices, integer arrays or "
+                            "boolean masks), not a traced value")
+        return REGISTRY["getitem"](self, index)
+
+    # --- methods, as NumPy's ---------------------------------------------------------
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = axes[0]
+        return np.transpose(self, axes or None)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = shape[0]
+        return np.reshape(self, shape, order=order)
+
+    def ravel(self, order="C"):
+        return np.ravel(self, order)
+
+    def flatten(self, order="C"):
+        return spelling.named(np.ravel(self, order), "flatten")
+
+    def squeeze(self, axis=None):
+        return np.squeeze(self, axis)
+
+    def swapaxes(self, axis1, axis2):
+        return np.swapaxes(self, axis1, axis2)
+
+    def sum(self, *args, **kwargs): return np.sum(self, *args, **kwargs)
+    def mean(self, *args, **kwargs): return np.mean(self, *args, **kwargs)
+    def var(self, *args, **kwargs): return np.var(self, *args, **kwargs)
+    def max(self, *args, **kwargs): return np.max(self, *args, **kwargs)
+    def min(self, *args, **kwargs): return np.min(self, *args, **kwargs)
+    def dot(self, other): return np.dot(self, other)
+    def clip(self, *args, **kwargs): return np.clip(self, *args, **kwargs)
+    def trace(self, *args, **kwargs): return np.trace(self, *args, **kwargs)
+
+    def copy(self):
+        return self  # a traced value is never written into, so its copy is itself
+
+    def astype(self, dtype, copy=True):
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"{self.node.name} is traced; as {np.dtype(dtype)} it would lose "
+                            f"its derivative")
+        return self
 
 
 def _node_of(graph, a):

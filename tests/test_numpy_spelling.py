@@ -1,0 +1,189 @@
+"""Models written as ordinary NumPy, traced: every spelling against the library's ops.
+
+Each case is one NumPy spelling and the same function written with ``jac.``
+ops. Both are held to central finite differences of the NumPy function run
+on plain arrays (NumPy computing its own values: an independent truth), for
+the naive chain in all three orders, ``vjp``, ``jvp``, ``grad`` and
+``derive``. Then NumPy's whole namespace is walked: every callable that
+reaches a traced value either traces or raises.
+"""
+import inspect
+
+import numpy as np
+import pytest
+
+import jacobians as jac
+from jacobians.check import compare, finite_difference_jacobian
+from jacobians.graph import trace_graph
+from jacobians.spelling import FUNCTIONS, known_names
+
+IDX = np.array([2, 0, 2, 1])
+MASK = np.array([[True, False, True], [False, True, True]])
+WEIGHTS = np.array([0.5, 1.0, 2.0])
+
+# id: (NumPy spelling, the same with jac ops, argument shapes, positive inputs?)
+CASES = {
+    # ufuncs and operators
+    "np.exp": (np.exp, jac.exp, [(2, 3)], False),
+    "np.log": (np.log, jac.log, [(2, 3)], True),
+    "np.tanh": (np.tanh, jac.tanh, [(3,)], False),
+    "np.sqrt": (np.sqrt, jac.sqrt, [(3,)], True),
+    "np.square": (np.square, jac.square, [(2, 2)], False),
+    "np.abs": (np.abs, jac.abs, [(2, 3)], False),
+    "abs()": (lambda x: abs(x), jac.abs, [(3,)], False),
+    "-x": (lambda x: -x, jac.negative, [(3,)], False),
+    "+x": (lambda x: +x, lambda x: x, [(3,)], False),
+    "x + b row": (lambda X, b: X + b, jac.add, [(4, 3), (3,)], False),
+    "x - y": (lambda x, y: x - y, jac.subtract, [(2, 3), (2, 3)], False),
+    "2.0 - x": (lambda x: 2.0 - x, lambda x: jac.subtract(2.0, x), [(3,)], False),
+    "x * y": (lambda x, y: x * y, jac.multiply, [(2, 3), (2, 1)], False),
+    "x / y": (lambda x, y: x / y, jac.divide, [(3,), (3,)], True),
+    "1 / x": (lambda x: 1 / x, lambda x: jac.divide(1.0, x), [(3,)], True),
+    "np.maximum": (np.maximum, jac.maximum, [(2, 3), (3,)], False),
+    "np.minimum": (np.minimum, jac.minimum, [(2, 3), (2, 3)], False),
+    "x @ W": (lambda X, W: X @ W, jac.matmul, [(4, 3), (3, 2)], False),
+    "batched @": (lambda A, B: A @ B, jac.matmul, [(2, 3, 4), (2, 4, 2)], False),
+    "np.matmul": (np.matmul, jac.matmul, [(2, 3, 4), (4, 2)], False),
+    "x ** 3": (lambda x: x ** 3, lambda x: jac.power(x, exponent=3), [(3,)], False),
+    "x ** 2": (lambda x: x ** 2, jac.square, [(3,)], False),
+    "np.power": (lambda x: np.power(x, 0.5), lambda x: jac.power(x, exponent=0.5), [(3,)],
+                 True),
+    "2 ** x": (lambda x: 2 ** x, lambda x: jac.exp(jac.multiply(x, np.log(2.0))), [(3,)],
+               False),
+    "x ** y": (lambda x, y: x ** y, lambda x, y: jac.exp(jac.multiply(y, jac.log(x))),
+               [(3,), (3,)], True),
+    # reductions, as functions and as methods
+    "np.sum": (np.sum, jac.sum, [(2, 3)], False),
+    "np.sum axis keepdims": (lambda x: np.sum(x, axis=0, keepdims=True),
+                             lambda x: jac.sum(x, axis=0, keepdims=True), [(2, 3)], False),
+    "x.sum(axes)": (lambda x: x.sum(axis=(0, 2)), lambda x: jac.sum(x, axis=(0, 2)),
+                    [(2, 3, 2)], False),
+    "np.mean": (lambda x: np.mean(x, 1), lambda x: jac.mean(x, axis=1), [(2, 3)], False),
+    "x.mean()": (lambda x: x.mean(), jac.mean, [(2, 3)], False),
+    "np.var": (lambda x: np.var(x, axis=0, ddof=1), lambda x: jac.var(x, axis=0, ddof=1),
+               [(4, 3)], False),
+    "x.var()": (lambda x: x.var(), jac.var, [(4,)], False),
+    "np.std": (np.std, lambda x: jac.sqrt(jac.var(x)), [(5,)], False),
+    "np.max": (lambda x: np.max(x, axis=1), lambda x: jac.max(x, axis=1), [(2, 3)], False),
+    "x.max()": (lambda x: x.max(), jac.max, [(2, 3)], False),
+    "np.amin": (lambda x: np.amin(x, axis=0), lambda x: jac.min(x, axis=0), [(2, 3)], False),
+    "x.min(keepdims)": (lambda x: x.min(axis=1, keepdims=True),
+                        lambda x: jac.min(x, axis=1, keepdims=True), [(2, 3)], False),
+    "np.add.reduce": (lambda x: np.add.reduce(x, axis=1), lambda x: jac.sum(x, axis=1),
+                      [(2, 3)], False),
+    "np.linalg.norm": (np.linalg.norm, jac.norm, [(2, 3)], False),
+    "np.linalg.norm axis": (lambda x: np.linalg.norm(x, axis=1),
+                            lambda x: jac.norm(x, axis=1), [(2, 3)], False),
+    "np.average": (np.average, jac.mean, [(2, 3)], False),
+    "np.average weights": (lambda x: np.average(x, axis=1, weights=WEIGHTS),
+                           lambda x: jac.divide(jac.sum(jac.multiply(x, WEIGHTS), axis=1),
+                                                WEIGHTS.sum()), [(2, 3)], False),
+    # products
+    "np.dot vectors": (np.dot, lambda x, y: jac.einsum("i,i->", x, y), [(3,), (3,)], False),
+    "np.dot(x, x)": (lambda x: np.dot(x, x), lambda x: jac.sum(jac.square(x)), [(3,)], False),
+    "x.dot(W)": (lambda X, W: X.dot(W), jac.matmul, [(4, 3), (3, 2)], False),
+    "np.dot 3-D": (np.dot, lambda A, B: jac.einsum("abc,dce->abde", A, B),
+                   [(2, 2, 3), (2, 3, 2)], False),
+    "np.inner": (np.inner, lambda A, B: jac.einsum("ij,kj->ik", A, B), [(2, 3), (4, 3)],
+                 False),
+    "np.tensordot": (lambda A, B: np.tensordot(A, B, axes=([1, 2], [0, 1])),
+                     lambda A, B: jac.einsum("abc,bcd->ad", A, B), [(2, 3, 2), (3, 2, 4)],
+                     False),
+    "np.einsum": (lambda A, B, C: np.einsum("ij,jk,kl->il", A, B, C),
+                  lambda A, B, C: jac.matmul(jac.matmul(A, B), C),
+                  [(2, 3), (3, 4), (4, 2)], False),
+    "np.einsum implicit": (lambda A: np.einsum("ii", A), jac.trace, [(3, 3)], False),
+    "np.outer": (np.outer, jac.outer, [(3,), (2,)], False),
+    "np.multiply.outer": (np.multiply.outer, jac.outer, [(3,), (2,)], False),
+    "np.trace": (np.trace, jac.trace, [(3, 3)], False),
+    # rearranging
+    "x.T": (lambda x: x.T, jac.transpose, [(2, 3)], False),
+    "np.transpose axes": (lambda x: np.transpose(x, (2, 0, 1)),
+                          lambda x: jac.transpose(x, axes=(2, 0, 1)), [(2, 3, 2)], False),
+    "x.transpose(1, 0)": (lambda x: x.transpose(1, 0), jac.transpose, [(2, 3)], False),
+    "np.swapaxes": (lambda x: np.swapaxes(x, 0, 2), lambda x: jac.transpose(x, axes=(2, 1, 0)),
+                    [(2, 3, 2)], False),
+    "np.moveaxis": (lambda x: np.moveaxis(x, 0, -1), lambda x: jac.transpose(x, axes=(1, 2, 0)),
+                    [(2, 3, 4)], False),
+    "x.reshape": (lambda x: x.reshape(3, 2), lambda x: jac.reshape(x, (3, 2)), [(2, 3)], False),
+    "np.reshape -1": (lambda x: np.reshape(x, (-1,)), lambda x: jac.reshape(x, (6,)),
+                      [(2, 3)], False),
+    "x.ravel()": (lambda x: x.ravel(), lambda x: jac.reshape(x, (6,)), [(2, 3)], False),
+    "x.flatten()": (lambda x: x.flatten(), lambda x: jac.reshape(x, (6,)), [(3, 2)], False),
+    "np.expand_dims": (lambda x: np.expand_dims(x, 0), lambda x: jac.expand_dims(x, 0),
+                       [(3,)], False),
+    "x.squeeze()": (lambda x: x.squeeze(), jac.squeeze, [(2, 1, 3)], False),
+    "np.broadcast_to": (lambda b: np.broadcast_to(b, (4, 3)),
+                        lambda b: jac.broadcast_to(b, (4, 3)), [(3,)], False),
+    "np.concatenate": (lambda a, b: np.concatenate([a, b], axis=1),
+                       lambda a, b: jac.concatenate(a, b, axis=1), [(2, 3), (2, 1)], False),
+    "np.stack": (lambda a, b: np.stack((a, b)), jac.stack, [(3,), (3,)], False),
+    "np.split": (lambda x: np.split(x, 3)[1] * np.split(x, 3)[2],
+                 lambda x: jac.multiply(jac.getitem(x, slice(2, 4)),
+                                        jac.getitem(x, slice(4, 6))), [(6,)], False),
+    # indexing
+    "x[:, 0]": (lambda x: x[:, 0], lambda x: jac.getitem(x, (slice(None), 0)), [(4, 3)], False),
+    "x[1]": (lambda x: x[1], lambda x: jac.getitem(x, 1), [(4, 3)], False),
+    "x[::-1]": (lambda x: x[::-1], lambda x: jac.getitem(x, slice(None, None, -1)), [(5,)],
+                False),
+    "x[-1]": (lambda x: x[-1], lambda x: jac.getitem(x, -1), [(5,)], False),
+    "b[None, :]": (lambda b: b[None, :], lambda b: jac.expand_dims(b, 0), [(3,)], False),
+    "x[np.newaxis]": (lambda b: b[np.newaxis], lambda b: jac.expand_dims(b, 0), [(3,)], False),
+    "x[..., -1]": (lambda x: x[..., -1], lambda x: jac.getitem(x, (Ellipsis, -1)), [(2, 3)],
+                   False),
+    "E[idx] repeats": (lambda E: E[IDX], lambda E: jac.getitem(E, IDX), [(3, 2)], False),
+    "x[mask]": (lambda x: x[MASK], lambda x: jac.getitem(x, MASK), [(2, 3)], False),
+    "rows by iteration": (lambda X: sum(row * k for k, row in enumerate(X)),
+                          lambda X: jac.einsum("ij,i->j", X, np.arange(4.0)), [(4, 3)], False),
+    "len(x)": (lambda x: x / len(x), lambda x: jac.divide(x, 3.0), [(3,)], False),
+    # masks, choices and clipping
+    "np.where(x > 0)": (lambda x: np.where(x > 0, x, 0.1 * x),
+                        lambda x: jac.where(x > 0, x, jac.multiply(0.1, x)), [(2, 3)], False),
+    "(x > 0) * x": (lambda x: (x > 0) * x, jac.relu, [(2, 3)], False),
+    "np.clip": (lambda x: np.clip(x, -0.5, 0.5), lambda x: jac.clip(x, -0.5, 0.5), [(2, 3)],
+                False),
+    "x.clip(min)": (lambda x: x.clip(0.0), lambda x: jac.clip(x, 0.0, None), [(4,)], False),
+    "np.maximum(z, 0)": (lambda z: np.maximum(z, 0), jac.relu, [(2, 3)], False),
+    "np.zeros_like": (lambda x: x + np.zeros_like(x), lambda x: x, [(3,)], False),
+}
+
+ORDERS = ("reverse", "forward", "optimal")
+
+
+def _inputs(shapes, positive, seed=0):
+    rng = np.random.default_rng(seed)
+    if positive:
+        return [rng.uniform(0.5, 2.0, s) for s in shapes]
+    # Away from 0 and from each other, so no kink (abs, max, clip, where) is within a step.
+    return [rng.choice([-1.0, 1.0], s) * rng.uniform(0.3, 2.0, s) for s in shapes]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_numpy_spelling_traces_like_the_ops_and_finite_differences(case):
+    spelled, with_ops, shapes, positive = CASES[case]
+    args = _inputs(shapes, positive)
+    value = np.asarray(spelled(*args), dtype=float)  # NumPy on plain arrays
+    for k in range(len(args)):
+        fd = finite_difference_jacobian(spelled, *args, wrt=k)
+        for order in ORDERS:
+            J = jac.jacobian(spelled, wrt=k, order=order)(*args)
+            assert compare(J, fd), (case, k, order, compare(J, fd))
+        assert compare(jac.jacobian(with_ops, wrt=k)(*args), fd), (case, k)
+    fds = [finite_difference_jacobian(spelled, *args, wrt=k) for k in range(len(args))]
+    out, pullback = jac.vjp(spelled, *args)
+    assert compare(out, value)
+    g = np.random.default_rng(1).standard_normal(value.shape)
+    for k, pulled in enumerate(pullback(g)):
+        assert compare(pulled, np.tensordot(g, fds[k], axes=g.ndim)), (case, k)
+    tangents = [np.random.default_rng(2 + k).standard_normal(a.shape) for k, a in enumerate(args)]
+    _, pushed = jac.jvp(spelled, args, tangents)
+    assert compare(pushed, sum(np.tensordot(fd, t, axes=t.ndim) for fd, t in zip(fds, tangents)))
+    # A scalar loss of the function: grad and derive against finite differences.
+    weights = np.random.default_rng(3).standard_normal(value.shape)
+
+    def loss(*a):
+        return np.sum(spelled(*a) * weights)
+    for k in range(len(args)):
+        fd = finite_difference_jacobian(loss, *args, wrt=k)
+        assert compare(jac.grad(loss, wrt=k)(*args), fd), (case, k)
+        assert compare(jac.derive(loss, wrt=k)(*args).gradient, fd), (case, k)

@@ -325,7 +325,7 @@ FUNCTIONS = {
     np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim,
     np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
     np.zeros_like: _constant_like(np.zeros_like), np.ones_like: _constant_like(np.ones_like),
-    np.full_like: _constant_like(np.full_like),
+    np.full_like: _constant_like(np.full_like), np.empty_like: _constant_like(np.empty_like),
 }
 
 

@@ -28,9 +28,9 @@ same code counts its FLOPs and bytes instead of computing them: that is how
 the naive chain is planned and a model priced, so what is counted is what
 runs. The rules are written with NumPy calls on whatever arrays they get, and
 new arrays are made ``like=`` them; values that record NumPy calls into a
-graph would turn a sweep into a graph of its own, to differentiate again. Only nodes between a source and the output are visited; a node's
-cotangent is dropped as soon as it has been pulled back, as a framework frees
-it.
+graph would turn a sweep into a graph of its own, to differentiate again.
+Only nodes between a source and the output are visited; a node's cotangent
+is dropped as soon as it has been pulled back, as a framework frees it.
 """
 from dataclasses import dataclass
 from functools import lru_cache

@@ -21,7 +21,7 @@ import numpy as np
 from .algebra import read
 from .chain import wrt_indices
 from .graph import trace_graph
-from .index import tex
+from .index import Selection, tex
 from .sweep import DERIVED, reverse
 
 
@@ -46,6 +46,13 @@ def _placed(core, e):
     return None
 
 
+def _einsum_of(e):
+    """What a step computes, in the program's einsum column."""
+    if isinstance(e, Selection):
+        return "no einsum: adds at indices"
+    return "no arithmetic" if e.only_reshapes else f"einsum('{e.spec}')"
+
+
 @dataclass
 class Instruction:
     """One step of the reverse sweep: a child's cotangent pulled to one argument."""
@@ -65,6 +72,10 @@ class Instruction:
         """The step in matrix notation where each term has one, else in einsum."""
         parts = []
         for (t, e), names in zip(self.plans, self.names):
+            if isinstance(e, Selection):
+                parts.append(f"{'−' if t.sign < 0 else ''}scatter_add({names[0]}, {e.name}, "
+                             f"{self.parent.shape})")
+                continue
             if e.only_reshapes:
                 parts.append(f"reshape({names[0]}, {self.parent.shape})")
                 continue
@@ -77,8 +88,7 @@ class Instruction:
         return " + ".join(parts).replace("+ −", "− ")
 
     def einsums(self):
-        return "  ".join("no arithmetic" if e.only_reshapes else f"einsum('{e.spec}')"
-                         for _, e in self.plans)
+        return "  ".join(_einsum_of(e) for _, e in self.plans)
 
 
 class Program:
@@ -166,6 +176,7 @@ class Program:
 def _tex(text):
     """Matrix notation as printed, in LaTeX: subscripts braced, symbols named."""
     text = re.sub(r"einsum\('([^']*)'", r"\\operatorname{einsum}(\\texttt{\1}", text)
+    text = text.replace("scatter_add", r"\operatorname{scatter\_add}")
     return tex(re.sub(r"g_([^\s,()]+)", r"g_{\1}", text))
 
 

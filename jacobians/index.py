@@ -829,8 +829,10 @@ class Derivative:
         sign = "−" if t.sign < 0 else ""
         if isinstance(e, Selection):
             g_at = Factor(g, self.out_labels, None).text()
-            return (f"{sign}{g_at} {t.gather.text(sizes)}  →  {sign}{self.by}[{e.name}_"
-                    f"{self.out_labels}] += {g_at}"), e
+            index = t.gather.index
+            shown = f", {e.name} = {index.ravel().tolist()}" if index.size <= 8 else ""
+            return (f"{sign}{g_at} {t.gather.text(sizes)}  →  g_{self.by}[{e.name}_"
+                    f"{self.out_labels}] += {sign}{g_at}{shown}"), e
         before = " ".join([Factor(g, self.out_labels, None).text()] +
                           [p.text(sizes) for p in t.parts])
         names = [g] + [f.name for f in t.factors]

@@ -90,6 +90,8 @@ class Einsum(Op):
     >>> A, B = np.ones((2, 3)), np.ones((3, 4))
     >>> print(jac.einsum.formula("ij,jk->ik", A, B, wrt=1))
     ∂E_ab/∂B_cd = A_ac δ_bd
+    >>> print(jac.einsum.formula("ij,jk,kl->il", A, B, np.ones((4, 2)), wrt=1))
+    ∂E_ab/∂B_cd = A_ac C_db
     >>> print(jac.einsum.formula("ij,jk,kl->il", A, B, np.ones((4, 2))))
     ∂E_ab/∂A_cd = δ_ac (B·C)_db
     """
@@ -119,7 +121,7 @@ class Einsum(Op):
                 if sizes.setdefault(x, (n, k))[0] != n:
                     size, first = sizes[x]
                     raise ValueError(
-                        f"einsum: label {x!r} has size {first} in operand {first} "
+                        f"einsum: label {x!r} has size {size} in operand {first} "
                         f"(shape {args[first].shape}) but size {n} in operand {k} "
                         f"(shape {a.shape}), axis {labels.index(x)}")
 
@@ -142,22 +144,25 @@ class Einsum(Op):
             elif x in output:
                 parts.append(Delta(O[output.index(x)], I[p]))
         others = [k for k in range(len(args)) if k != wrt]
-        if others:  # printed where the other operands stand in the spec: A_ac δ_bd
-            coefficient = self._coefficient(others, terms, output, own, args, names,
-                                            jacobian_label)
-            parts.insert(0 if others[0] < wrt else len(parts), coefficient)
+        kept = set(own) | set(output)
+        if all(set(terms[k]) <= kept and len(set(terms[k])) == len(terms[k]) for k in others):
+            # Nothing is summed among the others: each is a factor of its own, in spec order.
+            before = [Factor(names[k], "".join(jacobian_label[x] for x in terms[k]), args[k])
+                      for k in others]
+            split = sum(1 for k in others if k < wrt)
+            return [term(*before[:split], *parts, *before[split:])]
+        coefficient = self._coefficient(others, terms, output, own, args, names,
+                                        jacobian_label)
+        parts.insert(0 if others[0] < wrt else len(parts), coefficient)
         return [term(*parts)]
 
     def _coefficient(self, others, terms, output, own, args, names, jacobian_label):
         """The other operands contracted onto the labels they share with the output or ``own``."""
         carried = "".join(terms[k] for k in others)
         kept = "".join(dict.fromkeys(x for x in carried if x in output or x in own))
-        if len(others) == 1 and terms[others[0]] == kept:
-            value, name = args[others[0]], names[others[0]]
-        else:
-            value = contract(f"{','.join(terms[k] for k in others)}->{kept}",
-                             *(args[k] for k in others))
-            name = "·".join(names[k] for k in others)
+        value = contract(f"{','.join(terms[k] for k in others)}->{kept}",
+                         *(args[k] for k in others))
+        name = "(" + "·".join(names[k] for k in others) + ")"  # (B·C)_db = Σ_k B_dk C_kb
         return Factor(name, "".join(jacobian_label[x] for x in kept), value)
 
     def vjp_rule(self, wrt, g, args, out, spec):

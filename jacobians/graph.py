@@ -338,28 +338,28 @@ class Traced:
     def __repr__(self):
         return f"Traced({self.node.name}, shape={self.shape})"
 
-    # --- operators -----------------------------------------------------------------
-    def __matmul__(self, other): return np.matmul(self, other)
-    def __rmatmul__(self, other): return np.matmul(other, self)
-    def __add__(self, other): return np.add(self, other)
-    def __radd__(self, other): return np.add(other, self)
-    def __sub__(self, other): return np.subtract(self, other)
-    def __rsub__(self, other): return np.subtract(other, self)
-    def __mul__(self, other): return np.multiply(self, other)
-    def __rmul__(self, other): return np.multiply(other, self)
-    def __truediv__(self, other): return np.true_divide(self, other)
-    def __rtruediv__(self, other): return np.true_divide(other, self)
-    def __pow__(self, other): return np.power(self, other)
-    def __rpow__(self, other): return np.power(other, self)
-    def __neg__(self): return np.negative(self)
+    # --- operators: straight to the ops (NumPy's ufunc dispatch would take longer) --
+    def __matmul__(self, other): return REGISTRY["matmul"](self, other)
+    def __rmatmul__(self, other): return REGISTRY["matmul"](other, self)
+    def __add__(self, other): return REGISTRY["add"](self, other)
+    def __radd__(self, other): return REGISTRY["add"](other, self)
+    def __sub__(self, other): return REGISTRY["subtract"](self, other)
+    def __rsub__(self, other): return REGISTRY["subtract"](other, self)
+    def __mul__(self, other): return REGISTRY["multiply"](self, other)
+    def __rmul__(self, other): return REGISTRY["multiply"](other, self)
+    def __truediv__(self, other): return REGISTRY["divide"](self, other)
+    def __rtruediv__(self, other): return REGISTRY["divide"](other, self)
+    def __pow__(self, other): return spelling.power(self, other)
+    def __rpow__(self, other): return spelling.power(other, self)
+    def __neg__(self): return REGISTRY["negative"](self)
     def __pos__(self): return self
-    def __abs__(self): return np.absolute(self)
-    def __gt__(self, other): return np.greater(self, other)
-    def __ge__(self, other): return np.greater_equal(self, other)
-    def __lt__(self, other): return np.less(self, other)
-    def __le__(self, other): return np.less_equal(self, other)
-    def __eq__(self, other): return np.equal(self, other)
-    def __ne__(self, other): return np.not_equal(self, other)
+    def __abs__(self): return REGISTRY["abs"](self)
+    def __gt__(self, other): return np.greater(self.node.value, _plain(other))
+    def __ge__(self, other): return np.greater_equal(self.node.value, _plain(other))
+    def __lt__(self, other): return np.less(self.node.value, _plain(other))
+    def __le__(self, other): return np.less_equal(self.node.value, _plain(other))
+    def __eq__(self, other): return np.equal(self.node.value, _plain(other))
+    def __ne__(self, other): return np.not_equal(self.node.value, _plain(other))
     __hash__ = object.__hash__  # kept: a traced value is one node, whatever == says
 
     def __getitem__(self, index):
@@ -413,6 +413,11 @@ class Traced:
             raise TypeError(f"{self.node.name} is traced; as {np.dtype(dtype)} it would lose "
                             f"its derivative")
         return self
+
+
+def _plain(x):
+    """A traced value's value, for a comparison: the mask it gives is a constant."""
+    return x.node.value if isinstance(x, Traced) else x
 
 
 def _node_of(graph, a):

@@ -38,7 +38,7 @@ def _given(kwargs, **defaults):
 
 
 # --- ufuncs -------------------------------------------------------------------------
-def _power(x, y):
+def power(x, y):
     """``x ** y``: a constant exponent is :data:`ops.power`; a traced one is ``exp(y log x)``."""
     if not is_traced(y):
         exponent = np.asarray(y)
@@ -60,7 +60,7 @@ _UNARY = {np.negative: ops.negative, np.exp: ops.exp, np.log: ops.log, np.tanh: 
           np.positive: lambda x: x}
 _BINARY = {np.add: ops.add, np.subtract: ops.subtract, np.multiply: ops.multiply,
            np.true_divide: ops.divide, np.maximum: ops.maximum, np.minimum: ops.minimum,
-           np.matmul: ops.matmul, np.power: _power}
+           np.matmul: ops.matmul, np.power: power}
 
 # Piecewise constant: their value is a constant of the trace (a mask for np.where).
 _CONSTANT = {np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,

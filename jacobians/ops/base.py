@@ -283,6 +283,8 @@ class Op:
         ``jac.einsum("ij,jk->ik", A, B)`` and ``jac.reshape(X, (6,))`` read
         as ``einsum(A, B, spec="ij,jk->ik")`` and ``reshape(X, shape=(6,))``.
         """
+        if self.leading is None and not self.trailing:
+            return args, params
         if self.leading and self.leading not in params and args and \
                 not hasattr(args[0], "__jac_apply__"):
             params = {**params, self.leading: args[0]}

@@ -55,6 +55,8 @@ class Matmul(Op):
                 f"matmul: X has shape {X.shape} and W has shape {W.shape}: axis {X.ndim - 1} "
                 f"of X has size {X.shape[-1]} but axis {k} of W has size {W.shape[k]}; "
                 f"they must be equal")
+        if X.ndim <= 2 and W.ndim <= 2:
+            return
         try:
             self._batch(X, W)
         except ValueError:
@@ -64,6 +66,9 @@ class Matmul(Op):
 
     @staticmethod
     def _batch(X, W):
+        """The batch shape: the leading axes of both, broadcast."""
+        if X.ndim <= 2 and W.ndim <= 2:
+            return ()
         return np.broadcast_shapes(X.shape[:-2], W.shape[:-2])
 
     def _value(self, X, W):

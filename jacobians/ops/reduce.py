@@ -77,8 +77,13 @@ def group_size(X, axes):
 
 
 def _expand(a, axes, keepdims):
-    """A reduced array with a length-1 axis back at each reduced axis, to broadcast against X."""
-    return a if keepdims or not axes else np.expand_dims(a, axes)
+    """A reduced array with a length-1 axis back at each reduced axis, to broadcast against X.
+
+    Leading axes need none: broadcasting aligns the rest from the right.
+    """
+    if keepdims or axes == tuple(range(len(axes))):
+        return a
+    return np.expand_dims(a, axes)
 
 
 class _Reduction(Op):

@@ -228,6 +228,8 @@ class Shaped:
 
     # --- arithmetic, through the ufuncs ---------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        if any(_foreign(type(x)) for x in inputs):
+            return NotImplemented  # another array type (a traced value) handles the call
         tally = next(x.tally for x in inputs + (out or ()) if isinstance(x, Shaped))
         if method == "reduce":
             (x,) = inputs
@@ -259,6 +261,8 @@ class Shaped:
         return target
 
     def __array_function__(self, func, types, args, kwargs):
+        if any(_foreign(t) for t in types):
+            return NotImplemented
         if func in _CREATORS:  # np.zeros(shape, like=self): NumPy passes ``like`` on as self
             return _CREATORS[func](self, *args, **kwargs)
         handler = _HANDLERS.get(func)
@@ -292,6 +296,16 @@ class Shaped:
     def __iadd__(self, other): return np.add(self, other, out=(self,))
     def __isub__(self, other): return np.subtract(self, other, out=(self,))
     def __imul__(self, other): return np.multiply(self, other, out=(self,))
+
+
+def _foreign(cls):
+    """Whether ``cls`` is an array type of its own that speaks NumPy (not ndarray, not Shaped).
+
+    A call mixing it with Shaped arrays is left to it: a value traced on
+    shapes must be recorded by the tracer, not counted away as a constant.
+    """
+    return hasattr(cls, "__array_function__") and not issubclass(cls, (Shaped, np.ndarray,
+                                                                        np.generic))
 
 
 def _refuse(unsupported, out=None):
@@ -562,6 +576,7 @@ _HANDLERS = {
     np.zeros_like: lambda a, dtype=None, *args, **kwargs: _make(a, a.shape, dtype),
     np.ones_like: lambda a, dtype=None, *args, **kwargs: _make(a, a.shape, dtype),
     np.empty_like: lambda a, dtype=None, *args, **kwargs: _make(a, a.shape, dtype),
+    np.full_like: lambda a, fill_value, dtype=None, *args, **kwargs: _make(a, a.shape, dtype),
     np.copy: lambda a, *args, **kwargs: a.copy(),
     np.shape: lambda a: a.shape,
     np.ndim: lambda a: a.ndim,

@@ -236,7 +236,7 @@ def _where(condition, x=None, y=None):
     if is_traced(condition):
         raise TypeError("np.where needs a constant condition, such as x > 0 (a comparison "
                         "of a traced value is one), not a traced value")
-    return ops.where(np.asarray(condition, dtype=bool), x, y)
+    return ops.where(condition, x, y)
 
 
 def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,

@@ -367,3 +367,15 @@ def test_every_traced_spelling_is_held_to_finite_differences_above(monkeypatch):
     from jacobians.spelling import _CONSTANT
     missing = _traced_spellings() - met - (_CONSTANT - {np.greater})
     assert not missing, sorted(getattr(m, "__name__", str(m)) for m in missing)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_traced_on_shapes_the_graph_is_the_same(case):
+    """model_cost traces on Shaped arrays: no NumPy call may then slip out of the graph."""
+    from jacobians.abstract import Tally
+    spelled, _, shapes, positive = CASES[case]
+    on_values = trace_graph(spelled, *_inputs(shapes, positive))
+    tally = Tally()
+    on_shapes = trace_graph(spelled, *(tally.array(s, held=False) for s in shapes))
+    assert [(n.op, n.shape) for n in on_shapes.nodes] == \
+        [(n.op, n.shape) for n in on_values.nodes]

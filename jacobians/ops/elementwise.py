@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..abstract import Shaped
 from ..index import Delta, Factor, term
 from .base import REAL, Domain, Op, param_key, remember
 
@@ -314,7 +315,7 @@ class Where(Elementwise):
         if _is_traced(condition):
             raise TypeError("where: the condition must be a constant boolean array, not a "
                             "traced value; only X and Y are differentiated")
-        c = np.asarray(condition)
+        c = condition if isinstance(condition, Shaped) else np.asarray(condition)
         if c.dtype != np.bool_:
             raise TypeError(f"where: the condition must be a boolean array (such as X > 0), "
                             f"got dtype {c.dtype}; compare it, e.g. condition != 0")
@@ -333,8 +334,8 @@ class Where(Elementwise):
         return np.where(condition, X, Y)
 
     def _partial(self, wrt, args, out, condition):
-        c = np.asarray(condition)
-        return (c if wrt == 0 else ~c).astype(np.float64)
+        c = self._condition(condition)
+        return (c if wrt == 0 else np.logical_not(c)).astype(np.float64)
 
 
 where = Where()

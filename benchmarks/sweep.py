@@ -8,9 +8,10 @@ as in a training loop (JAX's compiled dispatch is then far faster):
 
 1. ``jac.grad`` over every weight of a tanh MLP (width 16) at depths 50 and
    200: time per layer, and against backprop written by hand in NumPy.
-2. ``jac.grad`` of Q0 at width 8 against jitted ``jax.grad`` (when JAX is
-   installed), called with NumPy arrays as a user would and with arrays
-   already on the device; at width 256 against the NumPy closed form.
+2. ``jac.grad`` of Q0 at width 8, written with the library's ops and in
+   plain NumPy, against jitted ``jax.grad`` (when JAX is installed), called
+   with NumPy arrays as a user would and with arrays already on the device;
+   at width 256 against the NumPy closed form.
 3. ``op.jacobian`` of ``sigmoid`` on (8, 8) and ``matmul`` at n = 16 against
    jitted ``jax.jacrev``, and its fixed overhead: its time less that of the
    same NumPy work written by hand; ``matmul`` at n = 64 against the floor
@@ -95,11 +96,23 @@ def q0_loss_jax(W, X, v, y):
     return 0.5 * jnp.sum(r ** 2)
 
 
+def q0_loss_numpy(W, X, v, y):
+    """Q0 as a learner writes it in NumPy; traced, it is the same graph as ``q0.function``."""
+    r = X @ W @ v - y
+    return 0.5 * np.sum(r ** 2)
+
+
 def gradients(repeat):
     q0 = QUESTIONS["Q0"]
     args = q0.args(n=8, m=8, p=8)
-    candidates = {"jac.grad": lambda: jac.grad(q0.function)(*args)}
-    if jax is not None:
+    candidates = {"jac.grad": lambda: jac.grad(q0.function)(*args),
+                  "jac.grad, Q0 written in NumPy": lambda: jac.grad(q0_loss_numpy)(*args)}
+    np.testing.assert_allclose(jac.grad(q0_loss_numpy)(*args), jac.grad(q0.function)(*args),
+                               rtol=1e-12)
+    if jax is None:
+        t = interleaved(candidates, repeat=repeat)
+        report("Q0 gradient, width 8 (pip install jax to compare with JAX)", t, "jac.grad")
+    else:
         jitted = jax.jit(jax.grad(q0_loss_jax))
         on_device = [jnp.asarray(a) for a in args]
         np.testing.assert_allclose(jitted(*args), jac.grad(q0.function)(*args), rtol=1e-10)
@@ -110,8 +123,6 @@ def gradients(repeat):
         for number, how in ((1, "one call at a time"), (50, "50 calls in a row")):
             t = interleaved(candidates, repeat=repeat, number=number)
             report(f"Q0 gradient, width 8, {how}", t, "jitted jax.grad, NumPy arrays in")
-    else:
-        print("Q0 gradient, width 8: JAX is not installed; pip install jax to compare")
     w = 256
     args = q0.args(n=w, m=w, p=w)
     t = interleaved({"NumPy closed form (baseline)": lambda: q0.closed_form(*args),

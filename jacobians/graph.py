@@ -372,7 +372,7 @@ class Traced:
     # --- methods, as NumPy's ---------------------------------------------------------
     @property
     def T(self):
-        return np.transpose(self)
+        return REGISTRY["transpose"](self)
 
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):

@@ -386,13 +386,16 @@ def _basic_index(shape, index):
     return tuple(out)
 
 
+def stand_in(shape):
+    """An array of ``shape`` that holds no memory: asks NumPy what it makes of a shape."""
+    return np.broadcast_to(np.zeros((), np.bool_), shape)
+
+
 def _advanced_index(shape, index):
-    """The shape of ``a[index]`` for any NumPy index, found on a 0-stride stand-in of ``a``."""
-    entries = tuple(i for i in (index if isinstance(index, tuple) else (index,)))
-    if any(isinstance(i, Shaped) for i in entries):
+    """The shape of ``a[index]`` for any NumPy index, found on a stand-in of ``a``."""
+    if any(isinstance(i, Shaped) for i in (index if isinstance(index, tuple) else (index,))):
         raise TypeError("Shaped arrays cannot be indexed by an array without values")
-    stand_in = np.broadcast_to(np.zeros((), np.bool_), shape)
-    return stand_in[index].shape
+    return stand_in(shape)[index].shape
 
 
 def _joined(arrays, axis=0, out=None, dtype=None, casting="same_kind", new_axis=False):
@@ -400,8 +403,7 @@ def _joined(arrays, axis=0, out=None, dtype=None, casting="same_kind", new_axis=
     _refuse({}, out=out)
     shaped = next(a for a in arrays if isinstance(a, Shaped))
     join = np.stack if new_axis else np.concatenate
-    stand_ins = [np.broadcast_to(np.zeros((), np.bool_), np.shape(a)) for a in arrays]
-    return shaped._new(join(stand_ins, axis=axis).shape)
+    return shaped._new(join([stand_in(np.shape(a)) for a in arrays], axis=axis).shape)
 
 
 def _bincount(x, weights=None, minlength=0):

@@ -56,6 +56,11 @@ def fresh(result, inputs):
     return result
 
 
+def is_traced(x):
+    """Whether ``x`` is a value being traced into a graph (it takes over op calls)."""
+    return hasattr(type(x), "__jac_apply__")
+
+
 def kind(*arrays):
     """What new arrays are made ``like=``: the first of ``arrays`` that speaks NumPy
     without being a plain ndarray (a Shaped array, an ndarray subclass), or None

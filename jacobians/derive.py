@@ -49,7 +49,7 @@ def _placed(core, e):
 def _einsum_of(e):
     """What a step computes, in the program's einsum column."""
     if isinstance(e, Selection):
-        return "no einsum: adds at indices"
+        return "no einsum: adds at indices" if e.adds else "no arithmetic: placed at indices"
     return "no arithmetic" if e.only_reshapes else f"einsum('{e.spec}')"
 
 
@@ -73,7 +73,8 @@ class Instruction:
         parts = []
         for (t, e), names in zip(self.plans, self.names):
             if isinstance(e, Selection):
-                parts.append(f"{'−' if t.sign < 0 else ''}scatter_add({names[0]}, {e.name}, "
+                how = "scatter_add" if e.adds else "place"
+                parts.append(f"{'−' if t.sign < 0 else ''}{how}({names[0]}, {e.name}, "
                              f"{self.parent.shape})")
                 continue
             if e.only_reshapes:
@@ -176,7 +177,8 @@ class Program:
 def _tex(text):
     """Matrix notation as printed, in LaTeX: subscripts braced, symbols named."""
     text = re.sub(r"einsum\('([^']*)'", r"\\operatorname{einsum}(\\texttt{\1}", text)
-    text = text.replace("scatter_add", r"\operatorname{scatter\_add}")
+    text = text.replace("scatter_add(", r"\operatorname{scatter\_add}(")
+    text = text.replace("place(", r"\operatorname{place}(")
     return tex(re.sub(r"g_([^\s,()]+)", r"g_{\1}", text))
 
 

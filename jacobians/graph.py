@@ -329,7 +329,7 @@ class Traced:
         raise TypeError(f"{self.node.name} is traced: a Python number made from it would "
                         f"drop its derivative")
 
-    __float__ = __int__ = __complex__ = __index__ = _no_number
+    __float__ = __int__ = __complex__ = __index__ = item = tolist = _no_number
 
     def __setitem__(self, index, value):
         raise TypeError(f"{self.node.name} is traced and cannot be written into; build the "
@@ -374,6 +374,10 @@ class Traced:
     def T(self):
         return REGISTRY["transpose"](self)
 
+    @property
+    def mT(self):
+        return np.swapaxes(self, -1, -2)
+
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
@@ -399,6 +403,7 @@ class Traced:
     def sum(self, *args, **kwargs): return np.sum(self, *args, **kwargs)
     def mean(self, *args, **kwargs): return np.mean(self, *args, **kwargs)
     def var(self, *args, **kwargs): return np.var(self, *args, **kwargs)
+    def std(self, *args, **kwargs): return np.std(self, *args, **kwargs)
     def max(self, *args, **kwargs): return np.max(self, *args, **kwargs)
     def min(self, *args, **kwargs): return np.min(self, *args, **kwargs)
     def dot(self, other): return np.dot(self, other)

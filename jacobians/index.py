@@ -213,19 +213,31 @@ class Gather(NamedTuple):
     index: np.ndarray
     name: str = "p"
 
+    def _sides(self, sizes):
+        # A 0-d input has the one flat index 0; a 0-d output reads the one entry p.
+        into = flat_index(self.into, sizes) if self.into else "0"
+        return into, (f"{self.name}_{self.on}" if self.on else self.name)
+
     def text(self, sizes=None):
-        return f"δ({flat_index(self.into, sizes)}, {self.name}_{self.on})"
+        into, at = self._sides(sizes)
+        return f"δ({into}, {at})"
 
     def tex(self, sizes=None):
-        return rf"\delta_{{{flat_index(self.into, sizes)},\,{self.name}_{{{self.on}}}}}"
+        into, at = self._sides(sizes)
+        at = f"{self.name}_{{{self.on}}}" if self.on else self.name
+        return rf"\delta_{{{into},\,{at}}}"
+
+    @property
+    def repeats(self):
+        """Whether some input entry is read more than once, so that its VJP adds."""
+        read = self.index[self.index >= 0]
+        return np.unique(read).size < read.size
 
     def scatter(self, g, size):
         """``r`` of ``size`` entries with ``r[p_a] += g_a`` for every ``a``: the VJP.
 
         ``p`` shifted by one sends the ``-1`` entries to a slot that is dropped.
         """
-        if g.ndim == 0:
-            g = g.reshape(1)
         added = np.bincount(self.index.reshape(-1) + 1, weights=g.reshape(-1),
                             minlength=size + 1)
         return added[1:]
@@ -487,11 +499,14 @@ class Elimination:
 
 
 class Selection(NamedTuple):
-    """What eliminating a gather leaves: no einsum, ``g`` added into the input at ``p``."""
+    """What eliminating a gather leaves: no einsum, ``g`` placed into the input at ``p``.
+
+    ``adds`` when an entry is read more than once: its cotangents add up there.
+    """
 
     sign: int
     name: str
-    only_reshapes: bool = False
+    adds: bool
 
 
 @lru_cache(maxsize=4096)
@@ -688,7 +703,7 @@ class Derivative:
         Elimination, or Selection for a gather
         """
         if t.gather is not None:
-            return Selection(t.sign, t.gather.name)
+            return Selection(t.sign, t.gather.name, t.gather.repeats)
         return _eliminate(t.sign, t.deltas, tuple(f.labels for f in t.factors),
                           tuple(operand_labels), result_labels,
                           self.out_labels + self.in_labels, self.out_shape + self.in_shape)
@@ -721,7 +736,7 @@ class Derivative:
         gather, in_size = t.gather, math.prod(self.in_shape)
         if not operands:
             result = np.zeros(result_shape, like=self.like)
-            if isinstance(result, np.ndarray):  # a Shaped array has no entries to write
+            if isinstance(result, np.ndarray) and result.size:  # Shaped, or empty: no entries
                 rows = np.flatnonzero(gather.index >= 0)
                 result.reshape(-1, in_size)[rows, gather.index.reshape(-1)[rows]] = t.sign
             return result
@@ -803,7 +818,9 @@ class Derivative:
         for t in self.terms:
             text, e = self.eliminated(t, g)
             if isinstance(e, Selection):
-                lines.append(f"{text}    np.add.at: {g} added into {self.by} at {e.name}")
+                how = "added (np.add.at)" if e.adds else "placed"
+                lines.append(f"{text}    {g} {how} into zeros shaped like {self.by}, at "
+                             f"{e.name}")
                 continue
             if e.only_reshapes:
                 lines.append(f"{text}    np.reshape({g}, {self.in_shape})   (nothing is computed)")
@@ -829,10 +846,11 @@ class Derivative:
         sign = "−" if t.sign < 0 else ""
         if isinstance(e, Selection):
             g_at = Factor(g, self.out_labels, None).text()
+            at = Factor(e.name, self.out_labels, None).text()
             index = t.gather.index
             shown = f", {e.name} = {index.ravel().tolist()}" if index.size <= 8 else ""
-            return (f"{sign}{g_at} {t.gather.text(sizes)}  →  g_{self.by}[{e.name}_"
-                    f"{self.out_labels}] += {sign}{g_at}{shown}"), e
+            return (f"{sign}{g_at} {t.gather.text(sizes)}  →  g_{self.by}[{at}] "
+                    f"{'+=' if e.adds else '='} {sign}{g_at}{shown}"), e
         before = " ".join([Factor(g, self.out_labels, None).text()] +
                           [p.text(sizes) for p in t.parts])
         names = [g] + [f.name for f in t.factors]

@@ -18,10 +18,8 @@ import string
 import numpy as np
 
 from . import ops
-
-
-def is_traced(x):
-    return hasattr(type(x), "__jac_apply__")
+from .abstract import Shaped
+from .arrays import is_traced
 
 
 def _refuse_extra(name, given, allowed=()):
@@ -32,9 +30,22 @@ def _refuse_extra(name, given, allowed=()):
                         f"{', '.join(extra)}; call it without")
 
 
-def _given(kwargs, **defaults):
-    """NumPy keyword arguments that differ from their defaults, as op parameters."""
-    return {k: v for k, v in kwargs.items() if k in defaults and v is not defaults[k]}
+def _axis(name, axis, ndim, what="the array"):
+    """``axis`` counted from 0; a ValueError naming the call and the axes there are."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or \
+            not -ndim <= axis < ndim:
+        raise ValueError(f"np.{name}: axis {axis} is out of range for {what}, which has "
+                         f"{ndim} axes")
+    return int(axis) % ndim
+
+
+def _pair_sizes(name, a, b, a_axes, b_axes):
+    """Raise ValueError unless each summed axis of ``a`` has its partner's size in ``b``."""
+    for i, j in zip(a_axes, b_axes):
+        if np.shape(a)[i] != np.shape(b)[j]:
+            raise ValueError(f"np.{name}: a has shape {np.shape(a)} and b has shape "
+                             f"{np.shape(b)}: axis {i} of a has size {np.shape(a)[i]} but axis "
+                             f"{j} of b has size {np.shape(b)[j]}; they are summed together")
 
 
 # --- ufuncs -------------------------------------------------------------------------
@@ -42,6 +53,8 @@ def power(x, y):
     """``x ** y``: a constant exponent is :data:`ops.power`; a traced one is ``exp(y log x)``."""
     if not is_traced(y):
         exponent = np.asarray(y)
+        if exponent.dtype.kind not in "iuf":
+            raise TypeError(f"x ** y takes a number as exponent, got {y!r}")
         if exponent.ndim:
             raise TypeError("x ** y takes a number as a constant exponent, not an array; "
                             "for an array of exponents write np.exp(y * np.log(x))")
@@ -90,8 +103,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         _refuse_extra(name, {k: v for k, v in kwargs.items() if k != "keepdims"},
                       ("axis",))
         (x,) = inputs
-        axis = kwargs.get("axis", 0)
-        return ops.REGISTRY[_REDUCE[ufunc]](x, axis=axis, **_given(kwargs, keepdims=False))
+        reduction = _reduction(_REDUCE[ufunc])
+        return reduction(x, axis=kwargs.get("axis", 0), keepdims=kwargs.get("keepdims", False))
     if method == "outer" and ufunc is np.multiply:
         _refuse_extra(name, kwargs)
         a, b = inputs
@@ -116,27 +129,20 @@ def named(result, label):
     return result
 
 
-def _reduction(name, **extra):
-    """``np.sum(a, axis, dtype, out, keepdims, ...)`` as the op ``name``."""
+def _reduction(name, *extras):
+    """``np.sum(a, axis, dtype, out, keepdims)`` as the op ``name``; ``extras`` (var's ddof) too."""
     def call(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
-        _refuse_extra(name, {"dtype": dtype, "out": out, **rest}, tuple(extra))
-        params = {"axis": axis, **_given(rest, **extra)}
+        given = {k: rest.pop(k) for k in extras if k in rest}
+        _refuse_extra(name, {"dtype": dtype, "out": out, **rest})
+        params = {"axis": axis, **{k: v for k, v in given.items() if v}}
         if keepdims:
             params["keepdims"] = True
         return ops.REGISTRY[name](a, **params)
     return call
 
 
-def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **rest):
-    _refuse_extra("var", {"dtype": dtype, "out": out, **rest})
-    params = {"axis": axis, "ddof": ddof} if ddof else {"axis": axis}
-    if keepdims:
-        params["keepdims"] = True
-    return ops.var(a, **params)
-
-
-def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **rest):
-    return named(ops.sqrt(_var(a, axis, dtype, out, ddof, keepdims, **rest)), "std")
+def _std(a, *args, **kwargs):
+    return named(ops.sqrt(_reduction("var", "ddof")(a, *args, **kwargs)), "std")
 
 
 def _spec(na, nb, a_axes, b_axes):
@@ -157,6 +163,7 @@ def _dot(a, b, out=None):
     na, nb = np.ndim(a), np.ndim(b)
     if na == 0 or nb == 0:
         return named(ops.multiply(a, b), "dot")
+    _pair_sizes("dot", a, b, [na - 1], [max(nb - 2, 0)])
     if na <= 2 and nb <= 2:
         return named(ops.matmul(a, b), "dot")
     return named(ops.einsum(_spec(na, nb, [na - 1], [max(nb - 2, 0)]), a, b), "dot")
@@ -167,42 +174,59 @@ def _inner(a, b):
     na, nb = np.ndim(a), np.ndim(b)
     if na == 0 or nb == 0:
         return named(ops.multiply(a, b), "inner")
+    _pair_sizes("inner", a, b, [na - 1], [nb - 1])
     return named(ops.einsum(_spec(na, nb, [na - 1], [nb - 1]), a, b), "inner")
 
 
 def _tensordot(a, b, axes=2):
+    """``np.tensordot``: the last ``axes`` axes of ``a`` with the first of ``b``, or given pairs."""
     na, nb = np.ndim(a), np.ndim(b)
     if isinstance(axes, (int, np.integer)):
-        a_axes, b_axes = list(range(na - axes, na)), list(range(axes))
+        if not 0 <= axes <= min(na, nb):
+            raise ValueError(f"np.tensordot: axes={axes} sums that many axes of each, but a has "
+                             f"{na} and b has {nb}")
+        a_axes, b_axes = range(na - axes, na), range(axes)
     else:
         a_axes, b_axes = ([x] if isinstance(x, (int, np.integer)) else list(x) for x in axes)
-    a_axes, b_axes = [k % na for k in a_axes], [k % nb for k in b_axes]
+        if len(a_axes) != len(b_axes):
+            raise ValueError(f"np.tensordot: {len(a_axes)} axes of a are paired with "
+                             f"{len(b_axes)} of b; they are summed in pairs")
+    a_axes = [_axis("tensordot", k, na, "a") for k in a_axes]
+    b_axes = [_axis("tensordot", k, nb, "b") for k in b_axes]
+    if len(set(a_axes)) < len(a_axes) or len(set(b_axes)) < len(b_axes):
+        raise ValueError(f"np.tensordot: an axis is named twice in axes={axes!r}")
+    _pair_sizes("tensordot", a, b, a_axes, b_axes)
     return named(ops.einsum(_spec(na, nb, a_axes, b_axes), a, b), "tensordot")
-
-
-def _matmul(a, b, out=None, **rest):
-    _refuse_extra("matmul", {"out": out, **rest})
-    return ops.matmul(a, b)
 
 
 def _einsum(subscripts, *operands, out=None, optimize=False, **rest):
     _refuse_extra("einsum", {"out": out, **rest})
+    if not isinstance(subscripts, str):
+        raise TypeError("np.einsum on traced values takes its subscripts as one string, "
+                        "np.einsum('ij,jk->ik', A, B), not interleaved with the operands")
     return ops.einsum(subscripts, *operands)
 
 
 def _transpose(a, axes=None):
-    return ops.transpose(a) if axes is None else ops.transpose(a, axes=tuple(axes))
+    if axes is None:
+        return ops.transpose(a)
+    return ops.transpose(a, axes=tuple(_axis("transpose", k, np.ndim(a)) for k in axes))
 
 
 def _swapaxes(a, axis1, axis2):
     axes = list(range(np.ndim(a)))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    i, j = (_axis("swapaxes", k, np.ndim(a)) for k in (axis1, axis2))
+    axes[i], axes[j] = axes[j], axes[i]
     return ops.transpose(a, axes=tuple(axes))
 
 
 def _moveaxis(a, source, destination):
     n = np.ndim(a)
-    source, destination = np.atleast_1d(source) % n, np.atleast_1d(destination) % n
+    source = [_axis("moveaxis", k, n) for k in np.atleast_1d(source)]
+    destination = [_axis("moveaxis", k, n) for k in np.atleast_1d(destination)]
+    if len(source) != len(destination):
+        raise ValueError(f"np.moveaxis: {len(source)} source axes and {len(destination)} "
+                         f"destinations; each axis moved needs one")
     order = [k for k in range(n) if k not in source]
     for d, s in sorted(zip(destination, source)):
         order.insert(d, s)
@@ -233,9 +257,6 @@ def _where(condition, x=None, y=None):
     if x is None or y is None:
         raise TypeError("np.where(condition) alone gives indices, which have no derivative; "
                         "np.where(condition, x, y) picks entries and is traced")
-    if is_traced(condition):
-        raise TypeError("np.where needs a constant condition, such as x > 0 (a comparison "
-                        "of a traced value is one), not a traced value")
     return ops.where(condition, x, y)
 
 
@@ -250,11 +271,16 @@ def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
 
 
 def _norm(x, ord=None, axis=None, keepdims=False):
-    if ord not in (None, "fro", 2) or (ord == 2 and np.ndim(x) != 1 and
-                                       (axis is None or not isinstance(axis, int))):
+    one = isinstance(axis, (int, np.integer))
+    axes = range(np.ndim(x)) if axis is None else (axis,) if one else tuple(axis)
+    if axis is not None and len(axes) > 2:
+        raise ValueError(f"np.linalg.norm: axis={axis!r} names {len(axes)} axes; a norm is "
+                         f"taken over one axis (a vector) or two (a matrix)")
+    if not (ord is None or (ord == "fro" and len(axes) == 2) or (ord == 2 and len(axes) == 1)):
         raise TypeError(f"np.linalg.norm on a traced value takes the 2-norm of vectors and "
-                        f"the Frobenius norm of matrices (ord=None); ord={ord!r} is not "
-                        f"traced: write it from np.abs, np.max or np.sum")
+                        f"the Frobenius norm of matrices (ord=None); ord={ord!r} over "
+                        f"{len(axes)} axes is not traced: write it from np.abs, np.max or "
+                        f"np.sum")
     params = {"axis": axis}
     if keepdims:
         params["keepdims"] = True
@@ -270,13 +296,17 @@ def _average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     if is_traced(weights):
         raise TypeError("np.average on a traced value takes constant weights; write "
                         "np.sum(a * w, axis) / np.sum(w, axis) for traced ones")
-    w = np.asarray(weights, dtype=float)
+    w = weights if isinstance(weights, Shaped) else np.asarray(weights, dtype=float)
     if w.shape != np.shape(a):
-        if axis is None or w.ndim != 1:
-            raise TypeError("np.average with weights of another shape than a needs an axis "
-                            "and 1-D weights")
+        if not isinstance(axis, (int, np.integer)) or w.ndim != 1:
+            raise TypeError(f"np.average: weights of shape {w.shape} for a of shape "
+                            f"{np.shape(a)} need one axis (an int) to lie along, and 1-D")
+        k = _axis("average", axis, np.ndim(a))
+        if w.size != np.shape(a)[k]:
+            raise ValueError(f"np.average: {w.size} weights for axis {k} of a, which has "
+                             f"size {np.shape(a)[k]}")
         shape = [1] * np.ndim(a)
-        shape[axis] = w.size
+        shape[k] = w.size
         w = w.reshape(shape)
     total = _reduction("sum")(ops.multiply(a, w), axis=axis, keepdims=keepdims)
     return named(ops.divide(total, np.sum(np.broadcast_to(w, np.shape(a)), axis=axis,
@@ -309,10 +339,11 @@ def _split(ary, indices_or_sections, axis=0):
 
 
 FUNCTIONS = {
-    np.sum: _reduction("sum"), np.mean: _reduction("mean"), np.var: _var, np.std: _std,
+    np.sum: _reduction("sum"), np.mean: _reduction("mean"), np.var: _reduction("var", "ddof"),
+    np.std: _std,
     np.max: _reduction("max"), np.min: _reduction("min"),
     np.amax: _reduction("max"), np.amin: _reduction("min"),
-    np.dot: _dot, np.inner: _inner, np.tensordot: _tensordot, np.matmul: _matmul,
+    np.dot: _dot, np.inner: _inner, np.tensordot: _tensordot,
     np.einsum: _einsum, np.outer: _outer, np.trace: _trace,
     np.transpose: _transpose, np.swapaxes: _swapaxes, np.moveaxis: _moveaxis,
     np.reshape: _reshape, np.ravel: _ravel,
@@ -323,7 +354,9 @@ FUNCTIONS = {
     np.broadcast_to: lambda array, shape, subok=False: ops.broadcast_to(array, shape=shape),
     np.where: _where, np.clip: _clip, np.linalg.norm: _norm, np.average: _average,
     np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim,
-    np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
+    np.size: lambda a, axis=None: a.size if axis is None else
+    a.shape[_axis("size", axis, a.ndim)],
+    np.copy: lambda a, order="K", subok=False: a,  # never written into, so its own copy
     np.zeros_like: _constant_like(np.zeros_like), np.ones_like: _constant_like(np.ones_like),
     np.full_like: _constant_like(np.full_like), np.empty_like: _constant_like(np.empty_like),
 }
@@ -347,7 +380,6 @@ def known_names():
 
 # What to write instead, for calls a model is likely to try.
 _INSTEAD = {
-    "median": "np.mean", "sort": "np.max or np.min", "argsort": "np.max or np.min",
     "cumsum": "a matrix of ones below the diagonal: np.tril(np.ones((n, n))) @ x",
     "inv": "no inverse is traced; write the model without one",
     "flip": "x[::-1] (indexing is traced)",
@@ -355,6 +387,7 @@ _INSTEAD = {
     "logaddexp": "np.log(np.exp(a) + np.exp(b)), or jac.softplus for log(1 + eˣ)",
     "exp2": "2 ** x", "log2": "np.log(x) / np.log(2)", "log10": "np.log(x) / np.log(10)",
     "hstack": "np.concatenate", "vstack": "np.concatenate",
+    "tile": "np.broadcast_to or np.concatenate", "repeat": "indexing with repeated indices",
     "sin": "nothing yet: the library has no trigonometric ops",
     "cos": "nothing yet: the library has no trigonometric ops",
 }
@@ -366,9 +399,9 @@ def _cannot(spelled, name):
     if instead is None:
         near = difflib.get_close_matches(
             name, [n.split(".")[-1] for n in known_names()] + sorted(ops.REGISTRY), n=3,
-            cutoff=0.6)
+            cutoff=0.85)
         instead = ", ".join(dict.fromkeys(near)) or None
     hint = f" Instead: {instead}." if instead else ""
-    return (f"{spelled} cannot be traced: the library has no derivative for it, and running "
-            f"it on the values would give numbers without one.{hint} "
+    return (f"{spelled} cannot be traced: the library has no rule for it, and running it on "
+            f"the values would give numbers without a derivative.{hint} "
             f"jacobians.spelling.known_names() lists the NumPy calls that are traced.")

@@ -14,7 +14,9 @@ rng = np.random.default_rng(0)
     ("i,j->ij", [(3,), (2,)], 0, "∂E_ij/∂a_k = δ_ik b_j"),  # a and b are names here
     ("ii->", [(3, 3)], 0, "∂e/∂A_cd = δ_cd"),
     ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)], 1, "∂E_ab/∂B_cd = A_ac C_db"),
-    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)], 0, "∂E_ab/∂A_cd = δ_ac (B·C)_db"),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)], 0, "∂E_ab/∂A_cd = δ_ac (Σ_k B·C)_db"),
+    ("ab,bb->ab", [(2, 3), (3, 3)], 0, "∂E_ab/∂A_cd = δ_ac δ_bd diag(B)_b"),
+    ("ij,jk->i", [(2, 3), (3, 4)], 0, "∂e_a/∂A_cd = δ_ac (Σ_k B)_d"),
 ])
 def test_einsum_states_the_other_operands_times_deltas(spec, shapes, wrt, formula):
     args = [rng.standard_normal(s) for s in shapes]
@@ -89,15 +91,24 @@ def test_a_selection_prints_its_gather_and_derives_a_scatter():
     X = np.ones((4, 3))
     d = jac.getitem.derivative(X, (slice(None), 0))
     assert str(d) == "∂y_a/∂X_cd = δ(3c+d, p_a)"
-    assert "g_X[p_a] += g_a, p = [0, 3, 6, 9]" in d.vjp_steps()
+    assert "g_X[p_a] = g_a, p = [0, 3, 6, 9]" in d.vjp_steps()  # each entry read once
+    assert "g_x[p_a] += g_a, p = [1, 1, 0]" in \
+        jac.getitem.derivative(np.ones(3), [1, 1, 0]).vjp_steps()
     assert d._repr_latex_() == r"$\frac{\partial y_{a}}{\partial X_{cd}} = \delta_{3c+d,\,p_{a}}$"
 
     def loss(X):
         return np.sum(X[:, 0] ** 2)
     program = jac.derive(loss)(X)
-    assert "scatter_add(g_getitem, p, (4, 3))" in str(program)
-    assert r"\operatorname{scatter\_add}" in program._repr_latex_()
+    assert "place(g_getitem, p, (4, 3))   no arithmetic: placed at indices" in str(program)
+    assert r"\operatorname{place}" in program._repr_latex_()
     np.testing.assert_array_equal(program.gradient, np.outer(np.ones(4), [2, 0, 0]))
+
+    def embed(E):
+        return np.sum(E[[1, 1, 0]] ** 2)
+    program = jac.derive(embed)(X)
+    assert "scatter_add(g_getitem, p, (4, 3))   no einsum: adds at indices" in str(program)
+    assert r"\operatorname{scatter\_add}" in program._repr_latex_()
+    np.testing.assert_array_equal(program.gradient[:2], [[2, 2, 2], [4, 4, 4]])
 
 
 def test_concatenate_and_stack_route_each_block_back():

@@ -296,7 +296,7 @@ X = np.arange(6.0).reshape(2, 3)
      r"where: the condition must be a boolean array .*got dtype float64"),
     (lambda: jac.where(X, X, condition=[[1, 0, 1]]), TypeError, "got dtype int64"),
     (lambda: jac.trace_graph(lambda c, x: jac.where(c, x, x), X > 2, X), TypeError,
-     "where: the condition must be a constant boolean array, not a traced value"),
+     "where: the condition must be a constant boolean array, such as x > 0"),
     (lambda: jac.where(X, X), TypeError, r"where takes 2 array argument\(s\) \(X, Y\), got 1"),
     (lambda: jac.where(np.ones((2, 4), bool), X, X), ValueError,
      (r"where: condition has shape \(2, 4\), X has shape \(2, 3\) and Y has shape \(2, 3\), "

@@ -153,6 +153,15 @@ CASES = {
     "x.clip(min)": (lambda x: x.clip(0.0), lambda x: jac.clip(x, 0.0, None), [(4,)], False),
     "np.maximum(z, 0)": (lambda z: np.maximum(z, 0), jac.relu, [(2, 3)], False),
     "np.zeros_like": (lambda x: x + np.zeros_like(x), lambda x: x, [(3,)], False),
+    "np.copy, x.copy()": (lambda x: np.copy(x) * x.copy(), jac.square, [(3,)], False),
+    "x.std(), x.mT": (lambda x: x.std() * x.mT, lambda x: jac.multiply(
+        jac.sqrt(jac.var(x)), jac.transpose(x)), [(2, 3)], False),
+    "np.transpose negative": (lambda x: np.transpose(x, (-1, 0, 1)),
+                              lambda x: jac.transpose(x, axes=(2, 0, 1)), [(2, 3, 2)], False),
+    "x[range], x[np.True_]": (lambda x: x[range(2)] * x[np.True_][0, :2],
+                              lambda x: jac.multiply(jac.getitem(x, slice(0, 2)),
+                                                     jac.getitem(x, slice(0, 2))), [(3,)],
+                              False),
     "np.ones_like": (lambda x: x * np.ones_like(x), lambda x: x, [(3,)], False),
     "np.empty_like": (lambda x: x + np.zeros(np.empty_like(x).shape), lambda x: x, [(3,)], False),
     "np.full_like": (lambda x: x * np.full_like(x, 2.0), lambda x: jac.multiply(x, 2.0), [(3,)],
@@ -297,22 +306,46 @@ def test_the_namespace_walk_meets_the_calls_it_must():
     (lambda x: np.linalg.inv(x), "np.linalg.inv cannot be traced"),
     (lambda x: np.sin(x), "np.sin cannot be traced"),
     (lambda x: np.add.accumulate(x), "np.add.accumulate cannot be traced"),
-    (lambda x: np.median(x), "Instead: np.mean"),
+    (lambda x: np.median(x), "np.median cannot be traced: the library has no rule for it"),
+    (lambda x: np.flip(x), r"Instead: x\[::-1\]"),
     (lambda x: np.add(x, 1, out=np.zeros((2, 2))), "cannot be written into"),
     (lambda x: np.sum(x, where=x > 0), "does not take where"),
     (lambda x: np.asarray(x), "would drop its derivative"),
     (lambda x: float(x[0, 0]), "would drop its derivative"),
     (lambda x: x.value, "would be a constant"),
     (lambda x: x.sum() if x else x, "has no truth value"),
-    (lambda x: np.where(x, x, 0), "needs a constant condition"),
+    (lambda x: np.where(x, x, 0), "condition must be a constant boolean array"),
     (lambda x: x[x.sum() > 0:], "slice indices must be integers"),
     (lambda x: x.astype(int), "lose its derivative"),
-    (lambda x: np.linalg.norm(x, ord=1), "ord=1 is not traced"),
+    (lambda x: np.linalg.norm(x, ord=1), "ord=1 over 2 axes is not traced"),
+    (lambda x: np.linalg.norm(x, axis=(0, 1, 0)), "names 3 axes"),
+    (lambda x: np.tensordot(x, x, axes=([0, 1], [0])), "2 axes of a are paired with 1 of b"),
+    (lambda x: np.tensordot(x, x, axes=3), "axes=3 sums that many axes"),
+    (lambda x: np.tensordot(x, x, axes=([0, 0], [0, 1])), "an axis is named twice"),
+    (lambda x: np.tensordot(x, x, axes=([0], [2])), "axis 2 is out of range for b"),
+    (lambda x: np.moveaxis(x, 3, 0), "axis 3 is out of range"),
+    (lambda x: np.swapaxes(x, 0, 5), "axis 5 is out of range"),
+    (lambda x: np.dot(x, np.ones(3)), "axis 1 of a has size 2 but axis 0 of b has size 3"),
+    (lambda x: np.einsum(x, [0, 1], [1, 0]), "subscripts as one string"),
+    (lambda x: np.average(x, axis=(0, 1), weights=np.ones(2)), "need one axis"),
+    (lambda x: np.split(x, 2, axis=5), "axis 5 is out of range"),
+    (lambda x: x ** True, "takes a number as exponent"),
+    (lambda x: x.item(), "would drop its derivative"),
     (lambda x: np.reshape(x, (4,), order="F"), "row-major"),
 ])
 def test_what_cannot_be_traced_says_so(call, message):
     with pytest.raises((TypeError, AttributeError, ValueError), match=message):
         trace_graph(call, np.ones((2, 2)))
+
+
+def test_model_cost_prices_numpy_models_or_says_why_not():
+    W = np.random.default_rng(0).standard_normal((4, 3))
+    cost = jac.model_cost(lambda W: np.sum(np.clip(W, np.zeros_like(W), None)), (W,))
+    assert cost.vjp_flops > 0
+    cost = jac.model_cost(lambda W: np.average(W, weights=(W > 0) + 1.0), (W,))
+    assert cost.vjp_flops > 0
+    with pytest.raises(TypeError, match="only the values know"):
+        jac.model_cost(lambda W: np.sum(W[W > 0]), (W,))
 
 
 def test_writing_into_a_traced_value_raises():

@@ -11,6 +11,7 @@ up* there (a scatter-add, ``np.add.at``), which plain assignment would lose.
 """
 import numpy as np
 
+from ..abstract import Shaped, stand_in
 from ..index import Gather, term
 from .base import Op
 from .linear import Reshape
@@ -23,7 +24,7 @@ def _flat_positions(shape):
 
 def _is_constant_index(part):
     return part is None or part is Ellipsis or isinstance(
-        part, (int, np.integer, slice, np.ndarray, list))
+        part, (int, np.integer, np.bool_, slice, np.ndarray, list, range))
 
 
 class Getitem(Op):
@@ -59,29 +60,31 @@ class Getitem(Op):
 
     def _check(self, X, index):
         parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(p, Shaped) for p in parts):
+            raise TypeError("getitem: an index made from values (a mask x > 0) picks a number "
+                            "of entries that only the values know, so it cannot be counted "
+                            "on shapes; np.where(mask, x, 0) keeps the shape")
         if not all(_is_constant_index(p) for p in parts):
             raise TypeError(f"getitem: an index must be a constant (ints, slices, None, ..., "
                             f"integer arrays or boolean masks), got {index!r}")
         try:
-            np.broadcast_to(np.zeros((), np.bool_), X.shape)[index]
+            stand_in(X.shape)[index]
         except IndexError as e:
             raise IndexError(f"getitem: {e} (X has shape {X.shape})") from None
 
-    def _positions(self, X, index):
-        return _flat_positions(X.shape)[index]
+    def _gather(self, X, index, labels=("", "")):
+        return Gather(*labels, _flat_positions(X.shape)[index])
 
     def _value(self, X, index):
         return X[index]
 
     def _terms(self, wrt, args, out, labels, names, index):
-        O, I = labels
-        return [term(Gather(O, I, self._positions(args[0], index)))]
+        return [term(self._gather(args[0], index, labels))]
 
     def vjp_rule(self, wrt, g, args, out, index):
+        # Frameworks' scatter-add (np.add.at): g added into zeros at the entries read.
         X = args[0]
-        scattered = np.bincount(self._positions(X, index).reshape(-1), weights=g.reshape(-1),
-                                minlength=X.size)
-        return scattered.reshape(X.shape)
+        return self._gather(X, index).scatter(g, X.size).reshape(X.shape)
 
     def jvp_rule(self, wrt, t, args, out, index):
         return t[index]
@@ -231,6 +234,10 @@ def split(X, indices_or_sections, axis=0):
     Each piece is its own selection of ``X``, so the pieces' cotangents add
     back into ``X`` block by block.
     """
+    ndim = len(np.shape(X))
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or \
+            not -ndim <= axis < ndim:
+        raise ValueError(f"split: axis {axis!r} is out of range for X of shape {np.shape(X)}")
     length = np.shape(X)[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
         if indices_or_sections <= 0 or length % indices_or_sections:
@@ -238,16 +245,14 @@ def split(X, indices_or_sections, axis=0):
                              f"{indices_or_sections} equal pieces")
         step = length // indices_or_sections
         cuts = list(range(step, length, step))
-    else:
+    elif all(isinstance(k, (int, np.integer)) for k in np.ravel(indices_or_sections)):
         cuts = list(indices_or_sections)
+    else:
+        raise TypeError(f"split: give a number of equal pieces or a list of indices to cut at, "
+                        f"got {indices_or_sections!r}")
     bounds = zip([0] + cuts, cuts + [length])
-    lead = (slice(None),) * (axis % len(np.shape(X)))
+    lead = (slice(None),) * (axis % ndim)
     return [getitem(X, lead + (slice(start, stop),)) for start, stop in bounds]
-
-
-def _stand_in(shape):
-    """An array of ``shape`` that holds no memory, to learn what NumPy makes of a shape."""
-    return np.broadcast_to(np.zeros((), np.bool_), shape)
 
 
 class ExpandDims(Reshape):
@@ -262,7 +267,7 @@ class ExpandDims(Reshape):
     _reshaped = staticmethod(np.expand_dims)
 
     def _shape(self, X, axis):
-        return self._reshaped(_stand_in(X.shape), axis).shape
+        return self._reshaped(stand_in(X.shape), axis).shape
 
     def _check(self, X, axis=None):
         try:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..abstract import Shaped
-from ..arrays import as_float_array, fresh, kind
+from ..arrays import as_float_array, fresh, is_traced, kind
 from ..index import Derivative, labels_for
 
 REGISTRY = {}
@@ -285,8 +285,7 @@ class Op:
         """
         if self.leading is None and not self.trailing:
             return args, params
-        if self.leading and self.leading not in params and args and \
-                not hasattr(args[0], "__jac_apply__"):
+        if self.leading and self.leading not in params and args and not is_traced(args[0]):
             params = {**params, self.leading: args[0]}
             args = args[1:]
         n = len(self.arg_names)

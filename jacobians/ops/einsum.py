@@ -93,7 +93,7 @@ class Einsum(Op):
     >>> print(jac.einsum.formula("ij,jk,kl->il", A, B, np.ones((4, 2)), wrt=1))
     ∂E_ab/∂B_cd = A_ac C_db
     >>> print(jac.einsum.formula("ij,jk,kl->il", A, B, np.ones((4, 2))))
-    ∂E_ab/∂A_cd = δ_ac (B·C)_db
+    ∂E_ab/∂A_cd = δ_ac (Σ_k B·C)_db
     """
     name = "einsum"
     leading = "spec"
@@ -162,7 +162,14 @@ class Einsum(Op):
         kept = "".join(dict.fromkeys(x for x in carried if x in output or x in own))
         value = contract(f"{','.join(terms[k] for k in others)}->{kept}",
                          *(args[k] for k in others))
-        name = "(" + "·".join(names[k] for k in others) + ")"  # (B·C)_db = Σ_k B_dk C_kb
+        summed = "".join(dict.fromkeys(x for x in carried if x not in kept))
+        product = "·".join(names[k] for k in others)
+        if summed:    # (Σ_k B·C)_db = Σ_k B_dk C_kb
+            name = f"(Σ_{summed} {product})"
+        elif len(others) == 1:  # the other operand's diagonal: diag(B)_b = B_bb
+            name = f"diag({product})"
+        else:
+            name = f"({product})"
         return Factor(name, "".join(jacobian_label[x] for x in kept), value)
 
     def vjp_rule(self, wrt, g, args, out, spec):

@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..abstract import Shaped
+from ..arrays import is_traced
 from ..index import Delta, Factor, term
 from .base import REAL, Domain, Op, param_key, remember
 
@@ -260,10 +261,6 @@ def _stretch(shape, target, name, target_name):
     return None
 
 
-def _is_traced(x):
-    return hasattr(type(x), "__jac_apply__")
-
-
 _MASK = np.array([[True, False, True], [False, False, True]])  # where's examples
 
 
@@ -304,17 +301,17 @@ class Where(Elementwise):
                 (((), ()), {"condition": np.array(False)}))
 
     def check_call(self, args, params):
-        if len(args) == len(self.arg_names) + 1 and "condition" not in params and \
-                _is_traced(args[0]):
-            raise TypeError("where: the condition must be a constant boolean array, not a "
-                            "traced value; only X and Y are differentiated")
+        # A traced condition stays among the arrays: say why, not "3 arrays for 2".
+        if len(args) == len(self.arg_names) + 1 and "condition" not in params:
+            self._condition(args[0])
         super().check_call(args, params)
 
     @staticmethod
     def _condition(condition):
-        if _is_traced(condition):
-            raise TypeError("where: the condition must be a constant boolean array, not a "
-                            "traced value; only X and Y are differentiated")
+        if is_traced(condition):
+            raise TypeError("where: the condition must be a constant boolean array, such as "
+                            "x > 0 (a comparison of a traced value is one), not a traced "
+                            "value; only X and Y are differentiated")
         c = condition if isinstance(condition, Shaped) else np.asarray(condition)
         if c.dtype != np.bool_:
             raise TypeError(f"where: the condition must be a boolean array (such as X > 0), "
@@ -464,11 +461,13 @@ def _bound(name, b):
     """A clip bound as a float64 array (None stays None); TypeError for anything not constant."""
     if b is None:
         return None
+    if isinstance(b, Shaped) and b.dtype.kind in "iuf":  # a constant known by its shape
+        return b
     plain = isinstance(b, (int, float, np.integer, np.floating, np.ndarray, list, tuple)) and \
         not isinstance(b, (bool, np.bool_))
     a = np.asarray(b) if plain else None
     if a is None or a.dtype.kind not in "iuf":
-        got = "a traced value" if _is_traced(b) else type(b).__name__ + (
+        got = "a traced value" if is_traced(b) else type(b).__name__ + (
             "" if a is None else f" of dtype {a.dtype}")
         raise TypeError(f"clip: the bounds are constants, but {name} is {got}; give a real "
                         f"number or an array of them, or, for a bound to differentiate, "
@@ -528,7 +527,8 @@ class Clip(Elementwise):
                 raise ValueError(f"clip: {name} has shape {b.shape}, which does not broadcast "
                                  f"to the shape {X.shape} of X ({why}); the output has X's "
                                  f"shape, so a bound may not make it larger")
-        if lo is not None and hi is not None and (lo > hi).any():
+        known = not isinstance(lo, Shaped) and not isinstance(hi, Shaped)
+        if known and lo is not None and hi is not None and (lo > hi).any():
             raise ValueError("clip: a_min is greater than a_max somewhere; the bounds must "
                              "satisfy a_min ≤ a_max")
 
@@ -622,7 +622,8 @@ class Power(Unary):
                 (((2, 2),), {"exponent": -1}), (((3,),), {"exponent": 0}))
 
     def _check(self, Z, exponent):
-        if not np.isscalar(exponent) or not np.isfinite(exponent):
+        if not np.isscalar(exponent) or isinstance(exponent, (bool, np.bool_)) or \
+                not np.isfinite(exponent):
             raise ValueError(f"power: the exponent must be a finite number, got {exponent!r}")
 
     def domain(self, exponent):

@@ -240,7 +240,8 @@ class Gather(NamedTuple):
         """
         added = np.bincount(self.index.reshape(-1) + 1, weights=g.reshape(-1),
                             minlength=size + 1)
-        return added[1:]
+        # With nothing to add NumPy's bincount counts in integers: the sum is still real.
+        return added[1:] if added.dtype == np.float64 else added[1:].astype(np.float64)
 
     def gather(self, t):
         """``t`` (flattened) read at ``p``, 0 where ``p = −1``: the JVP."""

@@ -147,3 +147,11 @@ def test_the_products_are_einsums(op, spec, shapes):
     for k in range(len(args)):
         np.testing.assert_allclose(op.jacobian(*args, wrt=k),
                                    jac.einsum.jacobian(spec, *args, wrt=k))
+
+
+def test_a_selection_of_nothing_is_a_real_zero_gradient():
+    x = np.array([0.3])
+    g = jac.grad(lambda x: jac.sum(x[1:]))(x)
+    assert g.dtype == np.float64 and g.tolist() == [0.0]
+    J = jac.concatenate.jacobian(np.zeros(0), np.zeros(2), wrt=0)
+    assert J.shape == (2, 0)

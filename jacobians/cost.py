@@ -21,7 +21,6 @@ import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from .abstract import Tally
 from .chain import ORDERS, check_order, grad, gradient_sweep, jacobian, naive_plans, wrt_indices
@@ -401,6 +400,11 @@ SERIES = {
 }
 
 
+# Growth rates are fitted on each series' three largest sizes, where fixed costs
+# no longer bend the lines: the slope at large N is the one the theory predicts.
+FIT_LARGEST = 3
+
+
 def log_log_slope(sizes, values):
     """The exponent k of the power law ``value ∝ sizeᵏ`` that fits best.
 
@@ -460,7 +464,7 @@ class Sweep:
         return np.array([s for s, _ in points], dtype=float), np.array([v for _, v in points],
                                                                         dtype=float)
 
-    def slopes(self, start=None):
+    def slopes(self, start=None, largest=None):
         """The fitted log-log slope of every series with at least two points.
 
         Parameters
@@ -469,22 +473,34 @@ class Sweep:
             Fit only sizes from this one on: fixed overheads bend the
             measured lines at small N, and the growth rate is the slope at
             large N.
+        largest : int, optional
+            Fit only each series' ``largest`` largest sizes (at least 2),
+            of those ``start`` keeps: a measured series may stop early
+            where the naive chain would not fit in memory.
 
         Returns
         -------
         dict of str to float
+
+        >>> s = sweep("Q0", [8, 16, 256, 512], measure_time=False)
+        >>> round(s.slopes()["VJP bytes"], 2), round(s.slopes(largest=2)["VJP bytes"], 2)
+        (1.97, 2.0)
         """
+        if largest is not None and (isinstance(largest, bool) or not isinstance(largest, int)
+                                    or largest < 2):
+            raise ValueError(f"largest must be an integer of at least 2, got {largest!r}")
         fitted = {}
         for name in SERIES:
             x, y = self.series(name)
             keep = x >= (start or 0)
-            if np.count_nonzero(keep) >= 2:
-                fitted[name] = log_log_slope(x[keep], y[keep])
+            x, y = x[keep][-(largest or 0):], y[keep][-(largest or 0):]
+            if len(x) >= 2:
+                fitted[name] = log_log_slope(x, y)
         return fitted
 
     def __str__(self):
         return cost_table(self.rows, labels=[f"{self.key} N={s}" for s in self.sizes],
-                          slopes=self.slopes())
+                          slopes=self.slopes(largest=FIT_LARGEST))
 
 
 def sweep(key, sizes, measure_time=True, repeat=7, progress=None):
@@ -519,6 +535,7 @@ def sweep(key, sizes, measure_time=True, repeat=7, progress=None):
     if len(chosen) < 2:
         raise ValueError(f"a sweep needs at least two distinct sizes, got {list(sizes)}")
     show = sys.stderr.isatty() if progress is None else bool(progress)
+    from tqdm import tqdm  # here: importing jacobians does not import tqdm
     rows = tuple(cost_row(key, s, measure_time, repeat)
                  for s in tqdm(chosen, desc=f"{key} sweep", unit="size", disable=not show,
                                leave=False))
@@ -529,7 +546,7 @@ def _count(n):
     """A FLOP count short enough for a table cell: exact below 100,000."""
     if n < 100_000:
         return f"{n:,}"
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= scale:
             return f"{n / scale:.3g}{unit}"
 

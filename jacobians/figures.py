@@ -2,33 +2,47 @@
 
 :func:`regenerate` draws each figure in :data:`FIGURES` from the learner
 questions' own models and sample inputs, at sizes small enough to read every
-cell (``n, m, p = 3, 4, 2``: three rows of a minibatch, four features, two
-hidden units — all different, so no axis can be mistaken for another), and
-writes it as a PNG. Inputs come from fixed seeds and the files carry no
-timestamp or software version, so a second run writes the same bytes and a
-changed figure shows up in ``git diff`` only when the picture changed.
+cell (Q0 at its own sizes, those of ``q.args()``: ``n, m, p = 4, 3, 2``, four
+rows of a minibatch, three features, two hidden units — all different, so no
+axis can be mistaken for another), with inputs chosen to make each figure's
+point, and writes it as a PNG (or an SVG, for slides). Inputs come from fixed
+seeds and the files carry no timestamp or software version, so a second run
+writes the same bytes and a changed figure shows up in ``git diff`` only when
+the picture changed.
 
-The cost-growth figures are not here: ``python -m jacobians cost`` measures
-and writes those.
+The cost-growth figure here holds counts alone (FLOPs and bytes counted on
+shapes, exact numbers), so it too is the same file on every run; the figures
+with measured times change from run to run, and ``python -m jacobians cost``
+writes those outside the checkout.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 from . import ops
 from .chain import grad
+from .cost import sweep
 from .examples import QUESTIONS, q1_numerator_layout
 from .graph import trace_graph
 from .plot import plot_chain, plot_collapse, plot_shape, plot_sparsity
+from .plot_cost import plot_cost_growth
 from .structure import kronecker_factors
+from .plot_backprop import plot_cost_bars, plot_graph, plot_sweep
 
-DPI = 100
+DPI = 150
 SEED = 0
-SIZES = {"n": 3, "m": 4, "p": 2}
+SIZES = QUESTIONS["Q0"].sizes     # n, m, p = 4, 3, 2, as q.args() and the lectures have them
 Q1_SIZES = {"m": 3, "k": 4}     # x: m, W: m×k; k is 10 in the question, 4 fits a figure
 PNG = {"dpi": DPI, "metadata": {"Software": None}}
+# No date or version in an SVG either; its element ids are hashed with a fixed salt.
+SVG = {"metadata": {"Date": None, "Creator": None}}
+SVG_SALT = "jacobians"
+# Q0's cost is counted on shapes up to sizes no machine could run (8 TiB at N = 1024).
+COST_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
+COST_BARS_SIZE = 32     # every question's every dimension, for the bars side by side
 
 
 @dataclass(frozen=True)
@@ -50,13 +64,6 @@ class FigureSpec:
     draw: object
 
 
-def _with_formula(fig, derivative):
-    """Add the index-notation statement under a figure's title."""
-    ax = fig.axes[0]
-    ax.set_title(f"{ax.get_title()}\n{derivative}", fontsize=10)
-    return fig
-
-
 def _q0():
     """Q0's sample inputs at the small sizes and its traced graph."""
     q = QUESTIONS["Q0"]
@@ -74,17 +81,18 @@ def _q0_local(child, position):
 
 def _dyhat_dH_shape():
     derivative, J = _q0_local("ŷ", 0)
-    return _with_formula(plot_shape(J, 1, names=("ŷ", "H")), derivative)
+    return plot_shape(J, 1, names=("ŷ", "H"), title=str(derivative))
 
 
 def _dyhat_dH_sparsity():
     derivative, J = _q0_local("ŷ", 0)
-    return plot_sparsity(J, 1, title=f"∂ŷ/∂H as a matrix: {derivative}")
+    return plot_sparsity(J, 1, values=True, names=("ŷ", "H"),
+                         title=f"∂ŷ/∂H as a matrix: {derivative}\nrow a holds v in block c = a")
 
 
 def _dH_dW_shape():
     derivative, J = _q0_local("H", 1)
-    return _with_formula(plot_shape(J, 2, names=("H", "W")), derivative)
+    return plot_shape(J, 2, names=("H", "W"), title=str(derivative))
 
 
 def _factor_label(F, known):
@@ -117,7 +125,8 @@ def _dH_dW_sparsity(order):
     product = _kronecker_product(J, order, {"X": X})
     # plot_sparsity itself says "column-major vec" for order F.
     how = ", row-major vec (NumPy's reshape)" if order == "C" else ", as in textbooks"
-    return plot_sparsity(J, 2, order=order, title=f"∂vec(H)/∂vec(W) = {product}{how}")
+    return plot_sparsity(J, 2, order=order, values=True, names=("H", "W"),
+                         title=f"∂vec(H)/∂vec(W) = {product}{how}")
 
 
 def _q0_chain(order, upstream):
@@ -134,8 +143,21 @@ def _df_dW_shape():
     _, (W, x, _, _) = _q1()
     # f = xW + b and b does not depend on W, so ∂f/∂W is the matmul's local Jacobian.
     derivative = ops.matmul.derivative(x, W, wrt=1, names=("x", "W", "f"))
-    fig = plot_shape(derivative.materialise(), 1, names=("f", "W"))
-    return _with_formula(fig, f"{derivative}: grid a holds x in its column a")
+    return plot_shape(derivative.materialise(), 1, names=("f", "W"),
+                      title=f"{derivative}: grid a holds x in its column a")
+
+
+def _index_axes(ax, down, across):
+    """Name the rows and columns of a gradient drawn by plot_shape by W's own index letters.
+
+    ``down`` and ``across`` are ``(letter, axis of W, size)``: the numerator layout is
+    indexed ``[d, c]``, so both panels call each axis of W by one letter.
+    """
+    for (letter, axis, size), set_ticks, set_label in ((down, ax.set_yticks, ax.set_ylabel),
+                                                       (across, ax.set_xticks, ax.set_xlabel)):
+        set_ticks([k + 0.5 for k in range(size)],
+                  [f"{letter}={k}" if k == 0 else str(k) for k in range(size)])
+        set_label(f"{letter}: axis {axis} of W, size {size}", fontsize=11)
 
 
 def _q1_layouts():
@@ -146,72 +168,78 @@ def _q1_layouts():
     if not np.allclose(numerator, denominator.T):
         raise RuntimeError("Q1's numerator layout is not the transpose of the gradient")
     # Tall enough that the width sets the cell size in both panels, so their cells match.
-    fig = Figure(figsize=(8.0, 5.6), layout="constrained")
+    fig = Figure(figsize=(9.0, 6.0), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=(W.shape[1], W.shape[0]))
     plot_shape(denominator, 0, names=("L", "W"), ax=left)
     plot_shape(numerator, 0, names=("L", "Wᵀ"), ax=right)
+    c, d = ("c", 0, W.shape[0]), ("d", 1, W.shape[1])
+    _index_axes(left, c, d)
+    _index_axes(right, d, c)
     left.set_title(f"denominator layout: xᵀyᵀ, shape {denominator.shape}\nW's shape: what "
-                   f"jac.grad, JAX and PyTorch return", fontsize=10)
+                   f"jac.grad, JAX and PyTorch return", fontsize=12)
     right.set_title(f"numerator layout: y x, shape {numerator.shape}\nthe transpose: "
-                    f"the learner's y times x", fontsize=10)
-    fig.suptitle("Q1: one gradient, two layouts (dL = x dW y)", fontsize=11)
+                    f"the learner's y times x", fontsize=12)
+    fig.suptitle("Q1: one gradient, two layouts (dL = x dW y); entry (c, d) of one is "
+                 "entry (d, c) of the other", fontsize=13)
     return fig
 
 
 def _q1_chain():
     q, args = _q1()
-    return plot_chain(trace_graph(q.function, *args), "W")
+    # The node the model calls xW would read as x times W in ∂f/∂xW: it is z here.
+    return plot_chain(trace_graph(q.function, *args), "W", names={"xW": "z"})
 
 
 def _q2_chain():
     q = QUESTIONS["Q2"]
-    return plot_chain(trace_graph(q.function, *q.args(seed=SEED, K=3)), "A")
+    # Past w the paths part: ∂L/∂w, formed first in reverse order, stands for the rest.
+    return plot_chain(trace_graph(q.function, *q.args(seed=SEED)), "A", upstream="w")
 
 
-def _rng():
-    return np.random.default_rng(SEED)
+# Inputs spread over σ's bend, so that σ′ runs from 0.05 to 0.25 rather than ≈ ¼ everywhere.
+SIGMOID_Z = np.array([[-3.0, 0.5], [1.5, -1.0], [0.0, 2.5]])
+SIGMOID_z = np.array([-3.0, -1.5, 0.0, 1.0, 2.5])
+SOFTMAX_z = np.array([1.5, -0.5, 0.3, 2.0, -1.0])      # far from uniform: no entry ≈ 1/n
+COTANGENT = np.array([0.9, -1.2, 0.5, 1.1, -0.7])
 
 
 def _sigmoid_matrix():
-    Z = _rng().standard_normal((SIZES["n"], SIZES["p"]))
-    derivative = ops.sigmoid.derivative(Z)
+    derivative = ops.sigmoid.derivative(SIGMOID_Z)
     return derivative, derivative.materialise()
 
 
 def _sigmoid_shape():
     derivative, J = _sigmoid_matrix()
-    return _with_formula(plot_shape(J, 2, names=("U", "Z")), derivative)
+    return plot_shape(J, 2, names=("U", "Z"), title=f"U = σ(Z): {derivative}")
 
 
 def _sigmoid_sparsity():
     derivative, J = _sigmoid_matrix()
-    return plot_sparsity(J, 2, title=f"U = σ(Z) entry by entry: diagonal\n{derivative}")
-
-
-def _vector_and_cotangent(n):
-    """An input ``z`` and an upstream gradient ``g``, ``n`` entries each."""
-    return _rng().standard_normal((2, n))
+    return plot_sparsity(J, 2, names=("U", "Z"),
+                         title=f"U = σ(Z) entry by entry: diagonal\n{derivative}")
 
 
 def _sigmoid_collapse():
-    z, g = _vector_and_cotangent(5)
-    return plot_collapse(ops.sigmoid.jacobian(z), g)
+    return plot_collapse(ops.sigmoid.jacobian(SIGMOID_z), COTANGENT, names=("u", "z"),
+                         title="u = σ(z) entry by entry, so J = ∂u/∂z = diag(σ′(z))")
 
 
 def _softmax_shape():
-    z, _ = _vector_and_cotangent(4)
-    derivative = ops.softmax.derivative(z)
-    fig = plot_shape(derivative.materialise(), 1, names=("s", "z"))
-    return _with_formula(fig, f"{derivative}: every entry nonzero")
+    derivative = ops.softmax.derivative(SOFTMAX_z)
+    return plot_shape(derivative.materialise(), 1, names=("s", "z"),
+                      title=f"s = softmax(z): {derivative}\nevery entry nonzero")
 
 
 def _softmax_collapse():
-    z, g = _vector_and_cotangent(4)
-    return plot_collapse(ops.softmax.jacobian(z), g)
+    n = SOFTMAX_z.size
+    rule = ("s ⊙ (g − ⟨g, s⟩)", ops.softmax.vjp(COTANGENT, SOFTMAX_z),
+            f"2n = {2 * n} multiplications")
+    return plot_collapse(ops.softmax.jacobian(SOFTMAX_z), COTANGENT, shortcut=rule,
+                         names=("s", "z"), title="s = softmax(z): every s_a depends on every z_c")
 
 
 def _bias():
-    rng = _rng()
+    rng = np.random.default_rng(SEED)
     H, b = rng.standard_normal((SIZES["n"], SIZES["p"])), rng.standard_normal(SIZES["p"])
     derivative = ops.add.derivative(H, b, wrt=1, names=("H", "b", "Z"))
     return derivative, derivative.materialise()
@@ -219,14 +247,42 @@ def _bias():
 
 def _bias_shape():
     derivative, J = _bias()
-    fig = plot_shape(J, 2, names=("Z", "b"))
-    return _with_formula(fig, f"Z = H + b, b added to every row: {derivative}")
+    return plot_shape(J, 2, names=("Z", "b"),
+                      title=f"Z = H + b, b added to every row: {derivative}")
 
 
 def _bias_sparsity():
     _, J = _bias()
     product = _kronecker_product(J, "C")
-    return plot_sparsity(J, 2, title=f"Z = H + b: ∂vec(Z)/∂b = {product}, one identity per row")
+    return plot_sparsity(J, 2, names=("Z", "b"),
+                         title=f"Z = H + b: ∂vec(Z)/∂b = {product}\none identity per row of H")
+
+
+def _cost_growth():
+    return plot_cost_growth(sweep("Q0", COST_SIZES, measure_time=False, progress=False))
+
+
+def _q0_graph():
+    _, graph = _q0()
+    return plot_graph(graph, wrt=0, title="Q0: H = X W,  ŷ = H v,  r = ŷ − y,  l = ½ Σ r²\n"
+                      "each edge is a local Jacobian ∂child/∂parent: its order and structure")
+
+
+def _q2_graph():
+    q = QUESTIONS["Q2"]
+    return plot_graph(q.function, *q.args(seed=SEED), wrt=q.wrt,
+                      title="Q2: y = A x,  u = σ(y),  v = B x,  s = u ⊙ v,  z = A s,  w = A z,  "
+                            "L = ‖w‖²\nA is read three times: three edges leave it, and ∂L/∂A "
+                            "sums over them")
+
+
+def _q0_sweep():
+    q = QUESTIONS["Q0"]
+    return plot_sweep(q.function, *q.args(seed=SEED, **SIZES), wrt=q.wrt)
+
+
+def _cost_bars():
+    return plot_cost_bars(size=COST_BARS_SIZE)
 
 
 FIGURES = (
@@ -254,7 +310,7 @@ FIGURES = (
                "Q1: the gradient in denominator layout (W's shape) and numerator layout "
                "(its transpose)", _q1_layouts),
     FigureSpec("q1_chain.png",
-               "Q1: ∂L/∂f · ∂f/∂xW · ∂xW/∂W contracts to W's shape", _q1_chain),
+               "Q1: ∂L/∂f · ∂f/∂z · ∂z/∂W (z = x W) contracts to W's shape", _q1_chain),
     FigureSpec("q2_chain.png",
                "Q2: A is read three times, so ∂L/∂A sums three paths", _q2_chain),
     FigureSpec("sigmoid_shape.png",
@@ -267,16 +323,31 @@ FIGURES = (
     FigureSpec("softmax_shape.png",
                "Q4: the softmax Jacobian diag(s) − s sᵀ is dense", _softmax_shape),
     FigureSpec("softmax_collapse.png",
-               "Q4: for softmax, gᵀJ ≠ g ⊙ diag(J): no Hadamard shortcut", _softmax_collapse),
+               "Q4: for softmax, gᵀJ ≠ g ⊙ diag(J), yet its VJP s ⊙ (g − ⟨g, s⟩) costs O(n)",
+               _softmax_collapse),
     FigureSpec("bias_add_shape.png",
                "a bias row b added to every row of H: ∂Z/∂b has shape (n, p, p)", _bias_shape),
     FigureSpec("bias_add_sparsity.png",
                "the bias Jacobian as a matrix: 1_n ⊗ I_p, one identity per row", _bias_sparsity),
+    FigureSpec("cost_growth_Q0.png",
+               "Q0 as N grows: the naive chain's N⁴ bytes and FLOPs against the VJP sweep's "
+               "N² and N³, counted", _cost_growth),
+    FigureSpec("q0_graph.png",
+               "Q0 as a graph: every edge a local Jacobian, with its order and structure "
+               "(∂H/∂W is X ⊗ I_p)", _q0_graph),
+    FigureSpec("q2_graph.png",
+               "Q2 as a graph: A has three out-edges, one per read", _q2_graph),
+    FigureSpec("q0_sweep.png",
+               "Q0: the local Jacobians the naive chain builds beside the cotangents the VJP "
+               "sweep carries", _q0_sweep),
+    FigureSpec("naive_vs_vjp_bars.png",
+               "the five questions at N = 32: bytes and FLOPs of the naive chain against the "
+               "VJP sweep, counted", _cost_bars),
 )
 
 
-def regenerate(out="figures", names=None):
-    """Write the project's figures as PNG files.
+def regenerate(out="figures", names=None, fmt="png"):
+    """Write the project's figures as PNG files, or as SVG files for slides.
 
     Parameters
     ----------
@@ -286,6 +357,10 @@ def regenerate(out="figures", names=None):
     names : iterable of str, optional
         Only the figures with these file names (see :data:`FIGURES`); all
         of them when None.
+    fmt : {"png", "svg"}
+        The format: PNG at :data:`DPI`, or SVG with its text drawn as paths
+        (it looks the same without the fonts), ``q0_chain.svg`` for
+        ``q0_chain.png``. Either is the same file on every run.
 
     Returns
     -------
@@ -295,7 +370,8 @@ def regenerate(out="figures", names=None):
     Raises
     ------
     ValueError
-        If ``names`` holds a name that is not a figure.
+        If ``names`` holds a name that is not a figure, or ``fmt`` is
+        neither format.
 
     Examples
     --------
@@ -304,6 +380,8 @@ def regenerate(out="figures", names=None):
     ...     [p.name for p in regenerate(folder, ["sigmoid_collapse.png"])]
     ['sigmoid_collapse.png']
     """
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"fmt must be 'png' or 'svg', got {fmt!r}")
     known = {spec.name for spec in FIGURES}
     wanted = known if names is None else set(names)
     unknown = sorted(wanted - known)
@@ -315,7 +393,8 @@ def regenerate(out="figures", names=None):
     written = []
     for spec in FIGURES:
         if spec.name in wanted:
-            path = folder / spec.name
-            spec.draw().savefig(path, **PNG)
+            path = (folder / spec.name).with_suffix(f".{fmt}")
+            with matplotlib.rc_context({"svg.hashsalt": SVG_SALT, "svg.fonttype": "path"}):
+                spec.draw().savefig(path, format=fmt, **(PNG if fmt == "png" else SVG))
             written.append(path)
     return written

@@ -9,20 +9,27 @@ closing and nothing is shown until you display or save it (in a notebook,
 run ``%matplotlib inline`` once, and a returned figure displays itself).
 No function calls ``plt.show()``, chooses a backend, or draws anything
 random: ``fig.savefig(path, metadata={"Software": None})`` writes the same
-PNG bytes every time.
+PNG bytes every time, and ``fig.savefig("x.svg")`` an SVG for slides.
+
+Every function takes the same keywords: ``names`` (what the arrays are
+called), ``title`` (a first title line above the one the figure writes),
+``ax`` and ``dpi`` (of a new figure, :data:`DPI` by default: what
+``savefig`` and a notebook use). Index letters follow the formulas: ``a b``
+for the output's axes, ``c d`` for the input's (``∂H_ab/∂W_cd = X_ac δ_bd``),
+and never a letter that is also an array's name.
 
 Values are shaded with the diverging map ``RdBu`` (zero is white, so
 structural zeros stand out) and, where the cells are big enough, printed in
 them: the numbers carry the sign in greyscale, where red and blue of equal
-strength look alike. Sparsity is drawn in one dark colour on white. In a
-chain, a box's shade grows with the Jacobian's order, which is also
-written in the box; the indices a contraction sums over are dark orange.
+strength look alike. A sparsity plot draws every nonzero in one dark colour
+on white, or, with ``values=True``, shades each by its value. In a chain, a
+box's shade grows with the Jacobian's order, which is also written in the
+box; the contractions are labelled in dark orange.
 """
 import math
 
 import matplotlib
 import numpy as np
-import opt_einsum
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -32,26 +39,34 @@ from matplotlib.textpath import TextToPath
 from .arrays import as_float_array
 from .chain import check_order, naive_plan
 from .index import labels_for
+from .ops import REGISTRY
+from .spelling import known_names
 from .structure import as_matrix, split_jacobian
 
-_VALUES = matplotlib.colormaps["RdBu"]
+DPI = 150               # dots per inch of a new figure: sharp on a projector
+_VALUES = matplotlib.colormaps["RdBu"].with_extremes(bad="white")   # masked zeros: white
 _SPY = ListedColormap(["white", "#1d2e5c"])
 _INK = "0.15"           # frames and text
 _EDGE = "0.78"          # lines between cells
-_BLOCK = "#c8a24a"      # lines between blocks in a sparsity plot: visible on white and navy
-_FONT = 9
-_VALUE_FONT = 7
-_MIN_LABELLED_CELL = 20     # points: a cell narrower than this cannot hold "−0.54"
+_BLOCK = "#c8a24a"      # lines between blocks in a spy plot: visible on white and navy
+_FONT = 11              # axis labels and captions
+_TICK_FONT = 10
+_VALUE_FONTS = (9, 8)   # numbers in cells: the larger that fits the widest, else none
 _MAX_TICKS = 12
 
 
-def _figure_and_axes(ax, size):
+def _figure_and_axes(ax, size, dpi):
     """``ax`` and its root figure, or a new untracked figure of ``size`` inches."""
     if ax is None:
-        fig = Figure(figsize=size, layout="constrained")
+        fig = Figure(figsize=size, dpi=dpi, layout="constrained")
         return fig, fig.add_subplot()
     # ax.figure is a SubFigure when ax sits in one; .figure of either is the root.
     return ax.figure.figure, ax
+
+
+def _titled(title, own):
+    """The caller's ``title`` as a first line above the figure's ``own``."""
+    return f"{title}\n{own}" if title else own
 
 
 def _symmetric_norm(*arrays):
@@ -72,41 +87,64 @@ def _number(v):
     return text.replace("-", "−")
 
 
-def _draw_grid(ax, values, x, y, norm, labelled):
+def _draw_grid(ax, values, x, y, norm, font, blank_zeros=False):
     """Draw a 2-D array as shaded cells whose top-left corner is at ``(x, y)``.
 
-    The y axis points down (matrix convention), so row 0 is on top.
+    The y axis points down (matrix convention), so row 0 is on top. Values
+    are printed in the cells at size ``font``, unless it is None. With
+    ``blank_zeros`` a zero is a white, unlabelled cell, so that the nonzeros
+    stand out; otherwise it is printed as a grey ``0``.
     """
     rows, cols = values.shape
-    mesh = ax.pcolormesh(x + np.arange(cols + 1), y + np.arange(rows + 1), values,
-                         cmap=_VALUES, norm=norm, edgecolors=_EDGE, linewidth=0.5)
+    shown = np.ma.masked_equal(values, 0.0) if blank_zeros else values
+    # Cell edges let a reader count entries; past ~50 per side they would be a grey wash.
+    edges = _EDGE if max(rows, cols) <= 50 else "face"
+    mesh = ax.pcolormesh(x + np.arange(cols + 1), y + np.arange(rows + 1), shown,
+                         cmap=_VALUES, norm=norm, edgecolors=edges, linewidth=0.5)
     ax.add_patch(Rectangle((x, y), cols, rows, fill=False, edgecolor=_INK, linewidth=1.0))
-    if labelled:
+    if font:
         for (i, j), v in np.ndenumerate(values):
+            if blank_zeros and v == 0:
+                continue
             r, g, b, _ = _VALUES(norm(v))
             dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-            colour = "white" if dark else (_INK if v != 0 else "0.6")
+            colour = "white" if dark else (_INK if v != 0 else "0.55")
             # Inside a cell, so the layout need not measure it (which is slow).
             ax.text(x + j + 0.5, y + i + 0.5, _number(v), ha="center", va="center",
-                    fontsize=_VALUE_FONT, color=colour, in_layout=False)
+                    fontsize=font, color=colour, in_layout=False)
     return mesh
 
 
-def _fits_values(ax, width, height):
-    """Whether cells are wide enough to print values in, for data ``width × height``.
+def _cell_points(ax, given, cell, width, height):
+    """How many points wide a cell will be.
 
-    Measured on the axes as they are now, before the layout trims them a little.
+    In a new figure, sized for cells of ``cell`` inches, a little less than
+    that; in a ``given`` axes, measured for data ``width × height`` on the
+    axes as they are now, before a layout trims them a little.
     """
+    if not given:
+        return 0.95 * 72 * cell
     box = ax.get_window_extent()
-    points = 72 / ax.figure.figure.dpi * min(box.width / width, box.height / height)
-    return points >= _MIN_LABELLED_CELL
+    return 72 / ax.figure.figure.dpi * min(box.width / width, box.height / height)
+
+
+def _value_font(cell, *arrays):
+    """The font size at which every value of ``arrays`` fits a cell ``cell`` points wide.
+
+    None if it fits at none of :data:`_VALUE_FONTS`.
+    """
+    labels = {_number(v) for a in arrays for v in np.ravel(a)}
+    for size in _VALUE_FONTS:
+        if max([_text_width(t, size) for t in labels], default=0.0) * 72 + 3 <= cell:
+            return size
+    return None
 
 
 def _colorbar(fig, mesh, ax):
     """A colour bar for when the cells are too small to print their values."""
     bar = fig.colorbar(mesh, ax=ax, shrink=0.7)
     bar.set_label("value", fontsize=_FONT)
-    bar.ax.tick_params(labelsize=_VALUE_FONT + 1)
+    bar.ax.tick_params(labelsize=_TICK_FONT)
 
 
 def _subsample(n):
@@ -114,13 +152,37 @@ def _subsample(n):
     return range(0, n, math.ceil(n / _MAX_TICKS)) if n else range(0)
 
 
-def plot_shape(J, out_ndim, names=None, ax=None):
+def _cell_ticks(letter, n, repeats=1, step=0.0):
+    """Tick positions and labels ``c=0, 1, 2`` at cell centres, once per block of ``repeats``."""
+    shown = list(_subsample(n))
+    positions = [m * step + k + 0.5 for m in range(repeats) for k in shown]
+    labels = [f"{letter}={k}" if k == shown[0] else str(k) for _ in range(repeats)
+              for k in shown]
+    return positions, labels
+
+
+def _text_width(text, size, weight="normal", family=None):
+    """Width in inches of ``text`` set in the given font."""
+    font = FontProperties(size=size, weight=weight, family=family)
+    return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0] / 72
+
+
+def _outer_ticks(ax, positions, labels, inner_labels):
+    """Block labels on the y axis, left of the cell labels ``inner_labels`` already there."""
+    ax.set_yticks(positions, labels)
+    widest = max([_text_width(t, _TICK_FONT) for t in inner_labels], default=0.0)
+    ax.tick_params(axis="y", which="major", pad=widest * 72 + 8)
+
+
+def plot_shape(J, out_ndim, names=None, title=None, ax=None, dpi=DPI):
     """Draw a Jacobian of order 0 to 4 as what it is.
 
     Order 0 is one number in a box, order 1 a column (a vector output) or a
     row (a vector input, as in numerator layout), order 2 a grid, order 3 a
     row of grids (one matrix per entry of the first axis) and order 4 a
-    grid of grids: a matrix whose every entry is a matrix.
+    grid of grids: a matrix whose every entry is a matrix. A Jacobian of
+    higher order is refused with what to draw instead: a slice, or
+    :func:`plot_sparsity` with ``values=True``, which takes any order.
 
     Parameters
     ----------
@@ -131,16 +193,27 @@ def plot_shape(J, out_ndim, names=None, ax=None):
     names : tuple of str, optional
         ``(output, input)``, e.g. ``("H", "W")``; by default ``y``/``Y`` and
         ``x``/``X`` (upper case for matrices).
+    title : str, optional
+        A first title line, e.g. the formula; the figure's own line follows.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure when None.
+    dpi : float
+        Dots per inch of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
         Titled ``∂H/∂W: shape (3, 2, 4, 2), order 4``; every axis is named
-        by its index letter (``a b`` output, ``c d`` input), its array and
-        its size. Cells are shaded by value; values are printed in them
-        when the cells are big enough, otherwise a colour bar is added.
+        by its index letter (``a b`` output, ``c d`` input, other letters
+        where a name is one of these), its array and its size, and its
+        cells are numbered (``c=0, 1, 2``). Cells are shaded by value;
+        values are printed in them when the cells are big enough, otherwise
+        a colour bar is added.
+
+    Raises
+    ------
+    ValueError
+        For a Jacobian of order 5 or more, saying what to draw instead.
 
     Examples
     --------
@@ -153,8 +226,14 @@ def plot_shape(J, out_ndim, names=None, ax=None):
     J, _, _ = split_jacobian(J, out_ndim)
     order, in_ndim = J.ndim, J.ndim - out_ndim
     if order > 4:
-        raise ValueError(f"plot_shape draws Jacobians of order 0 to 4; J has shape {J.shape}, "
-                         f"order {order}")
+        fixed = order - 4
+        raise ValueError(
+            f"plot_shape draws Jacobians of order 0 to 4; J has shape {J.shape}, order {order}. "
+            f"Draw all of it matricised, plot_sparsity(J, {out_ndim}, values=True), which "
+            f"takes any order, or a slice of order 4 that fixes the first "
+            f"{'index' if fixed == 1 else f'{fixed} indices'}: "
+            f"plot_shape(J[{', '.join(['0'] * fixed)}], "
+            f"{max(out_ndim - fixed, 0)})")
     if names is None:
         names = ("y" if out_ndim <= 1 else "Y", "x" if in_ndim <= 1 else "X")
     of, by = names
@@ -187,17 +266,22 @@ def plot_shape(J, out_ndim, names=None, ax=None):
         grid = J.shape
     R, C, r, c = grid
     blocks = J.reshape(grid)
-    gap = 1.0 if order >= 3 else 0.0
+    gap = 0.7 if order >= 3 else 0.0
     width, height = C * c + (C - 1) * gap, R * r + (R - 1) * gap
-    cell = min(0.4, 8.0 / max(width, 1), 6.0 / max(height, 1))
-    fig, ax = _figure_and_axes(ax, (max(4.5, width * cell + 2.4), max(2.6, height * cell + 2.0)))
+    cell = min(0.5, 8.0 / max(width, 1), 6.0 / max(height, 1))
+    heading = _titled(title, f"∂{of}/∂{by}: shape {J.shape}, order {order}")
+    heading_width = max(_text_width(line, _FONT + 1) for line in heading.split("\n"))
+    given = ax is not None
+    # Room around the cells for the labels: the block labels on top take a line more.
+    fig, ax = _figure_and_axes(ax, (max(4.8, width * cell + 2.8, heading_width + 0.4),
+                                    height * cell + (2.7 if order >= 3 else 2.4)), dpi)
 
     norm = _symmetric_norm(J)
-    labelled = _fits_values(ax, width + 0.4, height + 0.4)
+    font = _value_font(_cell_points(ax, given, cell, width + 0.4, height + 0.4), J)
     for i in range(R):
         for j in range(C):
-            mesh = _draw_grid(ax, blocks[i, j], j * (c + gap), i * (r + gap), norm, labelled)
-    if not labelled:
+            mesh = _draw_grid(ax, blocks[i, j], j * (c + gap), i * (r + gap), norm, font)
+    if not font:
         _colorbar(fig, mesh, ax)
 
     ax.set_xlim(-0.2, width + 0.2)
@@ -205,16 +289,11 @@ def plot_shape(J, out_ndim, names=None, ax=None):
     ax.set_aspect("equal")
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(f"∂{of}/∂{by}: shape {J.shape}, order {order}", fontsize=_FONT + 1)
-    ax.tick_params(length=0, labelsize=_VALUE_FONT + 1)
+    ax.set_title(heading, fontsize=_FONT + 1, pad=10)
+    ax.tick_params(which="both", length=0, labelsize=_TICK_FONT)
+    ax.xaxis.remove_overlapping_locs = ax.yaxis.remove_overlapping_locs = False
     ax.set_xticks([])
     ax.set_yticks([])
-
-    def index_ticks(n, repeats=1, step=0.0):
-        """Cell indices 0…n−1 at cell centres, once per grid in a row of ``repeats``."""
-        shown = list(_subsample(n))
-        return ([m * step + k + 0.5 for m in range(repeats) for k in shown],
-                [str(k) for _ in range(repeats) for k in shown])
 
     def block_ticks(axis, count, step):
         """``a=0``, ``a=1``, … at the centres of the blocks along ``axis``."""
@@ -226,37 +305,53 @@ def plot_shape(J, out_ndim, names=None, ax=None):
         # A second x axis on top, so the layout makes room for it under the title.
         top = ax.secondary_xaxis("top")
         top.set_xticks(positions, labels)
-        top.tick_params(length=0, labelsize=_VALUE_FONT + 1)
+        top.tick_params(length=0, labelsize=_TICK_FONT)
         for side in top.spines.values():
             side.set_visible(False)
 
+    # A vector output uses a but not b: say why the input's letters start at c.
+    pair = labels_for(2, 2, avoid=names)
+    skipped = f"\n(indices: {' '.join(pair[0])}… out, {' '.join(pair[1])}… in)" \
+        if out_ndim == 1 and in_ndim else ""
     if order == 1 and out_ndim == 1:
-        ax.set_yticks(*index_ticks(r))
+        ax.set_yticks(*_cell_ticks(letters[0], r))
         ax.set_ylabel(describe(0), fontsize=_FONT)
     elif order == 1:
-        ax.set_xticks(*index_ticks(c))
-        ax.set_xlabel(describe(0), fontsize=_FONT)
+        ax.set_xticks(*_cell_ticks(letters[0], c))
+        ax.set_xlabel(describe(0) + skipped, fontsize=_FONT)
     elif order == 2:
-        ax.set_yticks(*index_ticks(r))
-        ax.set_xticks(*index_ticks(c))
+        ax.set_yticks(*_cell_ticks(letters[0], r))
+        ax.set_xticks(*_cell_ticks(letters[1], c))
         ax.set_ylabel(describe(0), fontsize=_FONT)
-        ax.set_xlabel(describe(1), fontsize=_FONT)
+        ax.set_xlabel(describe(1) + skipped, fontsize=_FONT)
     elif order == 3:
-        ax.set_yticks(*index_ticks(r))
+        ax.set_yticks(*_cell_ticks(letters[1], r))
         if C * c <= 40:
-            ax.set_xticks(*index_ticks(c, C, c + gap))
+            ax.set_xticks(*_cell_ticks(letters[2], c, C, c + gap))
         label_top(*block_ticks(0, C, c + gap))
         ax.set_ylabel(describe(1), fontsize=_FONT)
-        ax.set_xlabel(f"{describe(2)}\none grid per {describe(0)}", fontsize=_FONT)
+        ax.set_xlabel(f"{describe(2)}\none grid per {describe(0)}{skipped}", fontsize=_FONT)
     elif order == 4:
-        ax.set_yticks(*block_ticks(0, R, r + gap))
+        inner = _cell_ticks(letters[2], r, R, r + gap)
+        if R * r <= 40:
+            ax.set_yticks(*inner, minor=True)
+        if C * c <= 40:
+            ax.set_xticks(*_cell_ticks(letters[3], c, C, c + gap))
+        _outer_ticks(ax, *block_ticks(0, R, r + gap), inner[1] if R * r <= 40 else [])
         label_top(*block_ticks(1, C, c + gap))
         ax.set_xlabel(f"blocks: {describe_pair(0, 1)}\nin each: {describe_pair(2, 3)}",
                       fontsize=_FONT)
     return fig
 
 
-def _block_lines(ax, shape, order, vertical):
+def _strides(shape, order):
+    """How far apart consecutive entries of each axis lie once ``shape`` is flattened."""
+    if order == "C":
+        return [math.prod(shape[k + 1:]) for k in range(len(shape))]
+    return [math.prod(shape[:k]) for k in range(len(shape))]
+
+
+def _block_lines(ax, shape, order, vertical, colour):
     """Lines between the blocks of each axis of one side of a matricised tensor.
 
     In row-major order axis k repeats every ``prod(shape[k+1:])`` entries, in
@@ -264,40 +359,53 @@ def _block_lines(ax, shape, order, vertical):
     heaviest line. The fastest axis (stride 1) would need a line between
     every pair of cells, so it gets none.
     """
-    strides = [math.prod(shape[k + 1:]) for k in range(len(shape))] if order == "C" else \
-        [math.prod(shape[:k]) for k in range(len(shape))]
+    strides = _strides(shape, order)
     total = math.prod(shape)
     line = ax.axvline if vertical else ax.axhline
-    for stride in set(strides):
+    for stride in sorted(set(strides), reverse=True):
         if 1 < stride < total:
-            width = 1.2 if stride == max(strides) else 0.6
+            width = 2.4 if stride == max(strides) else 1.2
             for at in range(stride, total, stride):
-                line(at, color=_BLOCK, linewidth=width)
+                line(at, color=colour, linewidth=width)
 
 
-def plot_sparsity(J, out_ndim, order="C", ax=None, title=None):
-    """Draw the matricised Jacobian as a spy plot, with its blocks marked.
+def plot_sparsity(J, out_ndim, order="C", values=False, names=None, title=None, ax=None,
+                  dpi=DPI):
+    """Draw the matricised Jacobian ``∂vec(out)/∂vec(in)``, with its blocks marked.
 
     Parameters
     ----------
     J : array_like, shape ``(*out.shape, *in.shape)``
+        A Jacobian of any order.
     out_ndim : int
         How many leading axes belong to the output.
     order : {"C", "F"}
         How ``vec`` flattens (see :func:`jacobians.structure.as_matrix`).
-    ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure when None.
+    values : bool
+        Shade each nonzero by its value (``RdBu``, centred on 0; zeros
+        white) and print it where the cells are big enough, instead of one
+        dark colour for every nonzero.
+    names : tuple of str, optional
+        ``(output, input)``, e.g. ``("H", "W")``: named on the axes, and no
+        index letter is one of them (``Z = H + b`` is indexed ``i j``, ``k``).
     title : str, optional
         A first title line, e.g. the operation; the second line always
         gives the nonzero count and density.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+    dpi : float
+        Dots per inch of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Nonzero entries dark, zeros white; thin lines separate the blocks of
-        each output axis (rows) and input axis (columns), so ``X ⊗ I_p``
-        shows its ``p × p`` blocks and an entry-by-entry Jacobian its
-        diagonal.
+        Heavy lines separate the blocks of the slowest output axis (rows)
+        and input axis (columns), lighter ones those of any axis between;
+        so ``X ⊗ I_p`` shows its ``p × p`` blocks and an entry-by-entry
+        Jacobian its diagonal. Each block is labelled by its slow index
+        (``a=0``) and each row and column within it by its fast index
+        (``b=0, 1``); each axis label gives the flattening, e.g.
+        ``row 2a + b``.
 
     Examples
     --------
@@ -309,71 +417,124 @@ def plot_sparsity(J, out_ndim, order="C", ax=None, title=None):
     J, out_shape, in_shape = split_jacobian(J, out_ndim)
     M = as_matrix(J, out_ndim, order=order)
     rows, cols = M.shape
-    cell = min(0.45, 6.5 / max(rows, cols, 1))
-    fig, ax = _figure_and_axes(ax, (max(4.4, cols * cell + 2.0), max(3.0, rows * cell + 1.8)))
-
-    nonzero = M != 0
-    # Cell edges let a reader count entries; past ~50 per side they would be a grey wash.
-    edges = _EDGE if max(rows, cols) <= 50 else "face"
-    ax.pcolormesh(np.arange(cols + 1), np.arange(rows + 1), nonzero, cmap=_SPY, vmin=0, vmax=1,
-                  edgecolors=edges, linewidth=0.3)
-    _block_lines(ax, out_shape, order, vertical=False)
-    _block_lines(ax, in_shape, order, vertical=True)
-    ax.add_patch(Rectangle((0, 0), cols, rows, fill=False, edgecolor=_INK, linewidth=1.0))
-
-    out_labels, in_labels = labels_for(len(out_shape), len(in_shape))
-    for side, shape, labels, n, set_ticks, set_label in (
-            ("rows", out_shape, out_labels, rows, ax.set_yticks, ax.set_ylabel),
-            ("columns", in_shape, in_labels, cols, ax.set_xticks, ax.set_xlabel)):
-        # Ticks name the slowest axis of this side, one per block.
-        slow = 0 if order == "C" else len(shape) - 1
-        if not shape or not n:
-            set_ticks([])
-        else:
-            step = n // shape[slow]
-            shown = list(_subsample(shape[slow]))
-            set_ticks([k * step + step / 2 for k in shown],
-                      [f"{labels[slow]}={k}" for k in shown])
-        what = "output" if side == "rows" else "input"
-        axes = f"({', '.join(labels)})\nshape {shape}" if shape else "a scalar"
-        set_label(f"{what} {axes}", fontsize=_FONT)
-    ax.tick_params(length=0, labelsize=_VALUE_FONT + 1)
-    count = int(nonzero.sum())
+    count = int(np.count_nonzero(M))
     density = count / M.size if M.size else 0.0
     summary = f"{count} of {M.size} entries nonzero ({density:.1%})"
     if order == "F":
         summary += ", column-major vec"
-    ax.set_title(f"{title}\n{summary}" if title else summary, fontsize=_FONT + 1)
+    heading = _titled(title, summary)
+    cell = min(0.5, 7.0 / max(rows, cols, 1))
+    heading_width = max(_text_width(line, _FONT + 1) for line in heading.split("\n"))
+    given = ax is not None
+    fig, ax = _figure_and_axes(ax, (max(cols * cell + 3.0, heading_width + 0.5),
+                                    rows * cell + 2.6), dpi)
+    points = _cell_points(ax, given, cell, cols, rows)
+
+    if values:
+        font = _value_font(points, M[M != 0])
+        mesh = _draw_grid(ax, M, 0, 0, _symmetric_norm(M), font, blank_zeros=True)
+        if not font:
+            _colorbar(fig, mesh, ax)
+        block = _INK
+    else:
+        edges = _EDGE if max(rows, cols) <= 50 else "face"
+        ax.pcolormesh(np.arange(cols + 1), np.arange(rows + 1), M != 0, cmap=_SPY, vmin=0,
+                      vmax=1, edgecolors=edges, linewidth=0.3)
+        ax.add_patch(Rectangle((0, 0), cols, rows, fill=False, edgecolor=_INK, linewidth=1.0))
+        block = _BLOCK
+    _block_lines(ax, out_shape, order, vertical=False, colour=block)
+    _block_lines(ax, in_shape, order, vertical=True, colour=block)
+
+    out_labels, in_labels = labels_for(len(out_shape), len(in_shape), avoid=names or ())
+    of, by = names if names else ("", "")
+    fast_fits = points >= 18
+    for side, shape, labels, name, n in (("output", out_shape, out_labels, of, rows),
+                                         ("input", in_shape, in_labels, by, cols)):
+        vertical_axis = side == "output"
+        if not shape or not n:
+            (ax.set_yticks if vertical_axis else ax.set_xticks)([])
+            where = "a scalar: one row" if vertical_axis else "a scalar: one column"
+        else:
+            strides = _strides(shape, order)
+            where = ("row " if vertical_axis else "column ") + " + ".join(
+                f"{s}{letter}" if s > 1 else letter
+                for s, letter in sorted(zip(strides, labels), reverse=True))
+            slow = strides.index(max(strides))
+            fast = next((k for k, stride in enumerate(strides) if stride == 1 and k != slow),
+                        None)
+            step = n // shape[slow]
+            shown = list(_subsample(shape[slow]))
+            outer = ([k * step + step / 2 for k in shown], [f"{labels[slow]}={k}" for k in shown])
+            inner = _cell_ticks(labels[fast], shape[fast], n // shape[fast], shape[fast]) \
+                if fast is not None and n <= 24 and fast_fits else None
+            if vertical_axis:
+                if inner:
+                    ax.set_yticks(*inner, minor=True)
+                _outer_ticks(ax, *outer, inner[1] if inner else [])
+            else:
+                if inner:
+                    ax.set_xticks(*inner, minor=True)
+                ax.set_xticks(*outer)
+                ax.tick_params(axis="x", which="major", pad=_TICK_FONT * 1.6 if inner else 3.5)
+        text = f"{side} {name}: {where}" if name else f"{side}: {where}"
+        (ax.set_ylabel if vertical_axis else ax.set_xlabel)(
+            f"{text}\nshape {shape}" if shape else text, fontsize=_FONT)
+    ax.tick_params(which="both", length=0, labelsize=_TICK_FONT)
+    # A cell label may sit where a block label does (the middle of an odd block): keep both.
+    ax.xaxis.remove_overlapping_locs = ax.yaxis.remove_overlapping_locs = False
+    ax.set_title(heading, fontsize=_FONT + 1, pad=8)
     ax.set_xlim(0, cols)
     ax.set_ylim(rows, 0)
     ax.set_aspect("equal")
     return fig
 
 
-def plot_collapse(J, g, ax=None):
+def plot_collapse(J, g, shortcut=None, names=None, title=None, ax=None, dpi=DPI):
     """Why a diagonal Jacobian turns the chain rule into a Hadamard product.
 
     Draws ``gᵀ J`` (a row vector times a diagonal matrix) and, under it, the
-    Hadamard product ``g ⊙ diag(J)``, with the two results aligned and in
-    the same colours. For a Jacobian that is *not* diagonal (softmax) the
-    two differ, and the figure says so.
+    Hadamard product ``g ⊙ diag(J)``, with the two results aligned. For a
+    Jacobian that is *not* diagonal (softmax) the two differ, and the figure
+    says so; a ``shortcut`` then shows the cheaper rule the library runs
+    instead, beside the dense product.
 
-    The two products are computed here (one line each); everything else
-    is drawn as given.
+    The products are computed here (one line each); everything else is
+    drawn as given.
 
     Parameters
     ----------
     J : array_like, shape ``(*g.shape, *g.shape)``
-        The Jacobian of an entry-by-entry operation, e.g.
+        The Jacobian of an operation whose output has ``g``'s shape, e.g.
         ``jac.sigmoid.jacobian(z)``; it is flattened to an ``n × n`` matrix.
     g : array_like
-        The cotangent (upstream gradient), ``n = g.size`` entries.
+        The cotangent (upstream gradient), ``n = g.size`` entries; one of
+        more than one axis is flattened and drawn as ``vec(g)``.
+    shortcut : tuple (str, array_like, str), optional
+        ``(formula, values, cost)``: a rule for ``gᵀJ`` that never forms
+        ``J``, its values and what it costs, e.g. ``("s ⊙ (g − ⟨g, s⟩)",
+        jac.softmax.vjp(g, z), "2n = 10 multiplications")``; drawn as a
+        third row and compared with ``gᵀJ``.
+    names : tuple of str, optional
+        ``(output, input)``: ``J`` is then captioned ``J = ∂u/∂z``.
+    title : str, optional
+        A first title line, e.g. the operation; the figure's own line follows.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure when None.
+    dpi : float
+        Dots per inch of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
+        When the values are printed in the cells, ``g``, the Jacobian and the
+        products each have their own colour scale (the numbers are what to
+        compare); otherwise one scale and a colour bar.
+
+    Raises
+    ------
+    ValueError
+        If ``J``'s shape is not ``g``'s twice, or ``shortcut``'s values do
+        not have ``g``'s shape.
 
     Notes
     -----
@@ -394,71 +555,104 @@ def plot_collapse(J, g, ax=None):
                          f"{g.shape + g.shape} (the output's shape twice: a Jacobian whose "
                          f"output and input have g's shape)")
     n = g.size
+    G = "g" if g.ndim <= 1 else "vec(g)"
     M, g = J.reshape(n, n), g.reshape(n)
     through_J, hadamard = g @ M, g * np.diagonal(M)
     diagonal = not np.any(M[~np.eye(n, dtype=bool)])
-    equal = np.allclose(through_J, hadamard)
+    rows = [(hadamard, f"{G} ⊙ diag(J)")]
+    if shortcut is not None:
+        formula, rule, cost = shortcut
+        rule = as_float_array(rule, "the shortcut's values")
+        if rule.size != n or rule.shape not in ((n,), J.shape[:g.ndim]):
+            raise ValueError(f"the shortcut's values have shape {rule.shape}; they must have "
+                             f"g's shape")
+        rows.append((rule.reshape(n), formula))
 
     gap = 1.5
     top = (n - 1) / 2   # the row vectors of the first line sit level with J's middle
-    second = n + 2.5    # the second line
+    lines = [n + 2.2 + 2.4 * k for k in range(len(rows))]   # the lower lines
     x_J, x_out = n + gap, 2 * n + 2 * gap
-    width, height = 3 * n + 2 * gap, second + 1
-    cell = min(0.45, 9.0 / width)
-    fig, ax = _figure_and_axes(ax, (width * cell + 1.6, height * cell + 2.2))
+    width, height = 3 * n + 2 * gap + 2.4, lines[-1] + 1   # 2.4: room for "= gᵀJ"
+    costs = [f"{G}ᵀJ takes n² = {n * n} multiplications, {G} ⊙ diag(J) takes n = {n}; "
+             f"largest difference {_number(np.abs(through_J - hadamard).max(initial=0.0))}"]
+    if shortcut is not None:
+        costs.append(f"{formula} takes {cost}; largest difference "
+                     f"{_number(np.abs(through_J - rows[1][0]).max(initial=0.0))}")
+    bottom = height + 0.9 + 0.5 * len(costs)
+    cell = min(0.55, 10.5 / width)
+    given = ax is not None
+    fig, ax = _figure_and_axes(ax, ((width + 0.6) * cell + 0.4, (bottom + 1.2) * cell + 1.0),
+                               dpi)
 
-    norm = _symmetric_norm(g, M, through_J, hadamard)
-    labelled = _fits_values(ax, width + 0.6, height + 3.0)
-    pieces = [(g[None], 0, top, "gᵀ"), (M, x_J, 0, "J"), (through_J[None], x_out, top, "gᵀJ"),
-              (g[None], 0, second, "g"), (np.diagonal(M)[None], x_J, second, "diag(J)"),
-              (hadamard[None], x_out, second, "g ⊙ diag(J)")]
-    for values, x, y, caption in pieces:
-        mesh = _draw_grid(ax, values, x, y, norm, labelled)
+    results = [through_J] + [values for values, _ in rows]
+    font = _value_font(_cell_points(ax, given, cell, width + 0.6, bottom + 1.2), g, M, *results)
+    if font:   # each kind of array on its own scale: their sizes differ by far
+        norm_g, norm_J, norm_out = (_symmetric_norm(g), _symmetric_norm(M),
+                                    _symmetric_norm(*results))
+    else:
+        norm_g = norm_J = norm_out = _symmetric_norm(g, M, *results)
+    J_caption = f"J = ∂{names[0]}/∂{names[1]}" if names else "J"
+    pieces = [(g[None], 0, top, f"{G}ᵀ", norm_g), (M, x_J, 0, J_caption, norm_J),
+              (through_J[None], x_out, top, f"{G}ᵀJ", norm_out),
+              (g[None], 0, lines[0], G, norm_g),
+              (np.diagonal(M)[None], x_J, lines[0], "diag(J)", norm_J)]
+    pieces += [(values[None], x_out, y, caption, norm_out)
+               for (values, caption), y in zip(rows, lines)]
+    for values, x, y, caption, norm in pieces:
+        mesh = _draw_grid(ax, values, x, y, norm, font)
         ax.text(x + values.shape[1] / 2, y - 0.25, caption, ha="center", va="bottom",
                 fontsize=_FONT)
     # The diagonal of J and the row diag(J) hold the same numbers: frame both.
     for k in range(n):
-        for x, y in ((x_J + k, k), (x_J + k, second)):
+        for x, y in ((x_J + k, k), (x_J + k, lines[0])):
             ax.add_patch(Rectangle((x, y), 1, 1, fill=False, edgecolor=_INK, linewidth=1.6))
 
     big = dict(ha="center", va="center", fontsize=_FONT + 5, color=_INK)
-    for y, symbols in ((top + 0.5, ("·", "=")), (second + 0.5, ("⊙", "="))):
-        # A middle dot is a speck at the size of "=": it gets a larger, bold one.
-        dot = {"fontsize": _FONT + 13, "weight": "bold"} if symbols[0] == "·" else {}
-        ax.text(n + gap / 2, y, symbols[0], **{**big, **dot})
-        ax.text(2 * n + 1.5 * gap, y, symbols[1], **big)
-    # Between the two results: a vertical equals sign, or an upright ≠.
-    middle = (top + 1 + second - 0.6) / 2
-    ax.text(x_out + n / 2, middle, "=" if equal else "≠", rotation=90 if equal else 0,
-            **{**big, "fontsize": _FONT + 9})
-    ax.text(x_out + n / 2 + 0.8, middle, "the same\nnumbers" if equal else "different\nnumbers",
-            ha="left", va="center", fontsize=_FONT, color=_INK)
-    largest = float(np.abs(through_J - hadamard).max(initial=0.0))
-    ax.text(width / 2, height + 0.8, f"gᵀJ takes n² = {n * n} multiplications, g ⊙ diag(J) "
-            f"takes n = {n}; largest difference {largest:.1g}", ha="center", va="top",
-            fontsize=_FONT)
-    if not labelled:
+    # A middle dot is a speck at the size of "=": it gets a larger, bold one.
+    ax.text(n + gap / 2, top + 0.5, "·", **{**big, "fontsize": _FONT + 13, "weight": "bold"})
+    ax.text(2 * n + 1.5 * gap, top + 0.5, "=", **big)
+    ax.text(n + gap / 2, lines[0] + 0.5, "⊙", **big)
+    ax.text(2 * n + 1.5 * gap, lines[0] + 0.5, "=", **big)
+    if shortcut is not None:
+        ax.text(x_out - gap / 2, lines[1] + 0.5, "the library's rule, J never formed:  =",
+                ha="right", va="center", fontsize=_FONT, color=_INK)
+    # Each lower result beside what it should equal: = or ≠ gᵀJ, upright.
+    for values, y in zip([v for v, _ in rows], lines):
+        same = np.allclose(values, through_J)
+        ax.text(x_out + n + 0.7, y + 0.5, "=" if same else "≠", **big)
+        ax.text(x_out + n + 1.2, y + 0.5, f"{G}ᵀJ", ha="left", va="center", fontsize=_FONT,
+                color=_INK)
+
+    ax.text(width / 2, height + 0.6, "\n".join(costs), ha="center", va="top", fontsize=_FONT,
+            linespacing=1.5)
+    if not font:
         _colorbar(fig, mesh, ax)
 
     ax.set_xlim(-0.3, width + 0.3)
-    ax.set_ylim(height + 1.8, -1.2)
+    ax.set_ylim(bottom, -1.2)
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title("A diagonal Jacobian: gᵀJ = g ⊙ diag(J)" if diagonal else
-                 "J is not diagonal: no Hadamard shortcut for gᵀJ", fontsize=_FONT + 1)
+    if diagonal:
+        own = f"A diagonal Jacobian: {G}ᵀJ = {G} ⊙ diag(J)"
+    elif shortcut is not None:
+        own = f"J is not diagonal: no Hadamard shortcut, but {G}ᵀJ = {formula}"
+    else:
+        own = f"J is not diagonal: no Hadamard shortcut for {G}ᵀJ"
+    ax.set_title(_titled(title, own), fontsize=_FONT + 1)
     return fig
 
 
 # ----------------------------------------------------------------------------
 # The chain rule as a picture
 # ----------------------------------------------------------------------------
-_CHAIN_FONT = 11
-_SMALL = 9
-_BOX_HEIGHT = 1.1       # inches: name, shape, order and indices, one line each
-_GAP = 0.85             # inches between boxes: room for "·" and the summed indices
+_CHAIN_FONT = 12
+_SMALL = 10
+_LINE = 0.2             # inches from one line of a box to the next
+_BOX_HEIGHT = 1.25      # inches: name, shape, order and the index form on two lines
+_GAP = 0.6              # inches between boxes: room for "·"
 _SUM_GAP = 0.5          # inches more before a result where several paths are summed
-_ROW_SPACE = 0.7        # inches above each row for the labels of its contractions
-_SUM_INK = "#a6470c"    # summed indices: dark orange, apart from the blue fills in any palette
+_ROW_SPACE = 0.62       # inches above each row for the two-line labels of its contractions
+_SUM_INK = "#a6470c"    # contractions: dark orange, apart from the blue fills in any palette
 _MONO = "DejaVu Sans Mono"
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 _MAX_PATHS = 12
@@ -466,23 +660,39 @@ _MAX_LISTED = 4096      # paths listed before those sharing an upstream box are 
 _CHAIN_FILL = matplotlib.colormaps["Blues"]     # by order, light enough for black text
 _PAD = 0.1              # inches the axes reach beyond the drawing, so no line is clipped
 _MARGIN = 0.15          # inches around the axes
-_TITLE_BAND = 0.6       # inches above them for a two-line title
+_LONGEST_NAME = 10      # characters: an unnamed node written as what it computes, up to this
+
+# How an op's value is written from its arguments, and whether the result reads as one
+# symbol (else it is put in parentheses to stand for an unnamed node). An argument inside
+# a call, σ(…), needs no parentheses of its own.
+_WRITTEN = {"matmul": ("{0} {1}", False), "add": ("{0} + {1}", False),
+            "subtract": ("{0} − {1}", False), "multiply": ("{0} ⊙ {1}", False),
+            "divide": ("{0} / {1}", False), "negative": ("−{0}", False),
+            "square": ("{0}²", True), "transpose": ("{0}ᵀ", True),
+            "outer": ("{0} {1}ᵀ", False)}
+_CALLED = {"sigmoid": "σ"}
 
 
-def _figure_and_axes_inches(ax, width, height):
-    """``ax`` and its root figure, or a new figure where one data unit is one inch.
+def _figure_and_axes_inches(ax, width, height, title_lines, dpi):
+    """``ax``, its root figure and the scale of the text, for a drawing laid out in inches.
 
     Text is set in points, so a drawing laid out in inches fits its text
-    only at that scale; a given ``ax`` is used as it is.
+    only at that scale. A new figure is made at that scale (scale 1); in a
+    given ``ax`` the drawing shrinks to fit, and the text with it.
     """
-    if ax is not None:
-        return ax.figure.figure, ax
     inner = (width + 2 * _PAD, height + 2 * _PAD)
-    size = (inner[0] + 2 * _MARGIN, inner[1] + 2 * _MARGIN + _TITLE_BAND)
-    fig = Figure(figsize=size)
-    ax = fig.add_axes([_MARGIN / size[0], _MARGIN / size[1], inner[0] / size[0],
-                       inner[1] / size[1]])
-    return fig, ax
+    band = title_lines * (_CHAIN_FONT + 1) * 1.5 / 72 + 0.1   # inches for the title
+    if ax is None:
+        size = (inner[0] + 2 * _MARGIN, inner[1] + 2 * _MARGIN + band)
+        fig = Figure(figsize=size, dpi=dpi)
+        ax = fig.add_axes([_MARGIN / size[0], _MARGIN / size[1], inner[0] / size[0],
+                           inner[1] / size[1]])
+        return fig, ax, 1.0
+    fig = ax.figure.figure
+    box = ax.get_window_extent()
+    # A little short of the axes: a layout engine may still take some of it.
+    room = (0.96 * box.width / fig.dpi, 0.96 * box.height / fig.dpi - band)
+    return fig, ax, min(1.0, room[0] / inner[0], max(room[1], 0.1) / inner[1])
 
 
 def _step_tag(k):
@@ -540,32 +750,409 @@ def _chain_paths(graph, source, order, upstream):
     return paths
 
 
-def _plan_letters(graph, plan):
-    """Each node's einsum letters, read off the plan's specs; new letters for the rest.
+def _written(node, shown, bare):
+    """How ``node``'s value is computed from its arguments, by their shown names.
 
-    Every operand of a step is a Jacobian ``∂of/∂by`` whose subscript is
-    ``of``'s letters followed by ``by``'s.
+    ``bare`` holds the unparenthesised text of the nodes shown as what they
+    compute, for use inside a call. Returns the text and whether it reads as
+    one symbol (``σ(y)``, ``r²``) rather than an expression (``X W``).
     """
-    letters = {}
-    for step in plan.steps:
-        if step.spec is None:
-            continue
-        for (of, by), subscript in zip(step.operands, step.spec.split("->")[0].split(",")):
-            letters[of.index] = subscript[:of.ndim]
-            letters[by.index] = subscript[of.ndim:]
-    # Only a chain of one local Jacobian has no einsum; its nodes get fresh letters,
-    # the output's first as in the plans.
-    used, k = set("".join(letters.values())), 0
+    args = [shown[p.index] for p in node.parents]
+    op = node.op.name
+    if op == "multiply" and any(p.ndim == 0 for p in node.parents):
+        return " ".join(args), False           # 0.5 s
+    if op == "sum" and node.params.get("axis") is None:
+        return f"Σ {args[0]}", False
+    if op in _WRITTEN:
+        template, symbol = _WRITTEN[op]
+        return template.format(*args), symbol
+    inner = [bare.get(p.index, shown[p.index]) for p in node.parents]
+    params = [f"{k}={v}" for k, v in node.params.items()
+              if isinstance(v, (int, float, str, tuple)) and not isinstance(v, bool)]
+    return f"{_CALLED.get(op, op)}({', '.join(inner + params)})", True
+
+
+def _shown_names(graph, names):
+    """Each node's name in the figure, by index, and the nodes named after what they compute.
+
+    ``names`` renames nodes (``{"xW": "z"}``). A node the model left
+    unnamed, which the trace named after its call (``square``, ``matmul2``),
+    is written as what it computes when that is short: ``(X W)``, ``σ(y)``.
+    """
+    calls = set(REGISTRY) | {spelled.rsplit(".", 1)[-1] for spelled in known_names()}
+    shown, bare = {}, {}
+    for n in graph.nodes:
+        shown[n.index] = names.get(n.name, n.name)
+        if n.name not in names and n.op is not None and n.name.rstrip("0123456789") in calls:
+            text, symbol = _written(n, shown, bare)
+            if len(text if symbol else f"({text})") <= _LONGEST_NAME:
+                shown[n.index], bare[n.index] = (text if symbol else f"({text})"), text
+    return shown, bare
+
+
+def _equations(graph, shown, bare):
+    """``H = X W``, one per node the output is computed from, in the order computed."""
+    needed = [False] * len(graph.nodes)
+    needed[graph.output.index] = True
     for n in reversed(graph.nodes):
-        if n.index not in letters:
-            fresh = ""
-            while len(fresh) < n.ndim:
-                symbol = opt_einsum.get_symbol(k)
-                k += 1
-                if symbol not in used:
-                    fresh += symbol
-            letters[n.index] = fresh
-    return letters
+        if needed[n.index]:
+            for p in n.parents:
+                needed[p.index] = True
+    equations = []
+    for n in graph.nodes:
+        if not needed[n.index] or n.op is None or n.index in bare:
+            continue
+        text, _ = _written(n, shown, bare)
+        if text == shown[n.index] and n.op.name == "square":    # r² = r ⊙ r
+            text = f"{shown[n.parents[0].index]} ⊙ {shown[n.parents[0].index]}"
+        equations.append(f"{shown[n.index]} = {text}")
+    return equations
+
+
+def _wrap(items, width, size, first):
+    """``items`` joined by wide spaces into lines no wider than ``width`` inches."""
+    lines, line = [], first
+    for item in items:
+        joined = f"{line},   {item}" if line != first else f"{line}{item}"
+        if line != first and _text_width(joined, size) > width:
+            lines.append(line + ",")
+            line = "   " + item
+        else:
+            line = joined
+    return lines + [line]
+
+
+def _relabel(spec, operands, local, formula, taken):
+    """An einsum of the plan in the formulas' letters: the local Jacobian's are its formula's.
+
+    The other letters become the next free ones, none of them in ``taken``.
+    """
+    inputs, _ = spec.split("->")
+    mapping = {}
+    if local is not None:
+        at = next(i for i, (of, by) in enumerate(operands)
+                  if of is local.child and by is local.parent)
+        mapping = dict(zip(inputs.split(",")[at], formula.out_labels + formula.in_labels))
+    free = (x for x in "abcdefghijklmnopqrstuvwxyz" if x not in taken | set(mapping.values()))
+    for letter in spec:
+        if letter not in ",->" and letter not in mapping:
+            mapping[letter] = next(free)
+    return "".join(mapping.get(ch, ch) for ch in spec)
+
+
+class _ChainLayout:
+    """Where the boxes of a chain go: columns of boxes, rows of paths, in inches.
+
+    ``columns`` holds the texts of the boxes in each column, the result's
+    (column ``depth``) last; each column is as wide as its widest box.
+    ``y0`` is where the chain starts, under the lines above it.
+    """
+
+    def __init__(self, columns, rows, depth, summed_paths):
+        self.widths = [max([1.1] + [max(_text_width(t[0], _CHAIN_FONT, "bold"),
+                                        *(_text_width(line, _SMALL) for line in t[1:])) + 0.25
+                                    for t in columns.get(k, [])]) for k in range(depth + 1)]
+        self.rows, self.depth, self.summed_paths = rows, depth, summed_paths
+        self.y0, self.scale = 0.0, 1.0
+
+    def font(self, size):
+        """A font size at the drawing's scale."""
+        return size * self.scale
+
+    def left(self, column):
+        extra = _SUM_GAP if self.summed_paths and column > self.depth - 1 else 0.0
+        return sum(self.widths[:column]) + column * _GAP + extra
+
+    def centre(self, column):
+        return self.left(column) + self.widths[column] / 2
+
+    def right(self, column):
+        return self.left(column) + self.widths[column]
+
+    def top(self, row):
+        return self.y0 + _ROW_SPACE + row * (_BOX_HEIGHT + _ROW_SPACE)
+
+    def middle(self, row):
+        return self.top(row) + _BOX_HEIGHT / 2
+
+    @property
+    def size(self):
+        """Width of the chain itself and the height down to its last row."""
+        return self.right(self.depth), self.top(self.rows) - _ROW_SPACE
+
+
+def _draw_box(ax, layout, column, y, text, style):
+    """A Jacobian's box: name, shape, order and its index form, one line each."""
+    fill = "white" if style != "local" else _CHAIN_FILL(0.06 + 0.1 * int(text[2].split()[1]))
+    ax.add_patch(Rectangle((layout.left(column), y), layout.widths[column], _BOX_HEIGHT,
+                           facecolor=fill, edgecolor=_INK,
+                           linewidth=2.0 if style == "result" else 1.0,
+                           linestyle="--" if style == "upstream" else "-"))
+    for k, t in enumerate(text):
+        bold = k == 0
+        ax.text(layout.centre(column), y + 0.22 + k * _LINE + (0.05 if not bold else 0), t,
+                ha="center", va="center", fontsize=layout.font(_CHAIN_FONT if bold else _SMALL),
+                weight="bold" if bold else "normal", color=_INK)
+
+
+def _draw_branch(ax, layout, parent_row, row, column):
+    """A path leaving a shared box: down from under it, then across into this row's box."""
+    x_from = layout.centre(column - 1)
+    y_from = layout.top(parent_row) + _BOX_HEIGHT
+    middle = layout.middle(row)
+    ax.plot([x_from, x_from, layout.left(column)], [y_from, middle, middle], color=_INK,
+            linewidth=1.0)
+
+
+def _draw_junction(ax, layout, x_gap, row, label):
+    """The ``·`` between two boxes and, above it, what their contraction sums over."""
+    ax.text(x_gap, layout.middle(row), "·", ha="center", va="center",
+            fontsize=layout.font(_CHAIN_FONT + 8), weight="bold", color=_INK,
+            bbox=dict(facecolor="white", edgecolor="none", pad=0))
+    ax.text(x_gap, layout.top(row) - 0.08, label, ha="center", va="bottom",
+            fontsize=layout.font(_SMALL), color=_SUM_INK, weight="bold", linespacing=1.2)
+
+
+def _draw_sum(ax, layout, leaves, result_row):
+    """The paths' ends meeting on a vertical line, summed with "+", then "=" the result."""
+    x_result = layout.left(layout.depth)
+    big = dict(ha="center", va="center", fontsize=layout.font(_CHAIN_FONT + 6), color=_INK)
+    if len(leaves) == 1:
+        ax.text(x_result - _GAP / 2, layout.middle(0), "=", **big)
+        return
+    bus = x_result - _GAP * 0.5 - _SUM_GAP
+    for row, column in leaves:
+        ax.plot([layout.right(column), bus], [layout.middle(row)] * 2, color=_INK,
+                linewidth=1.0, linestyle=":" if column + 1 < layout.depth else "-")
+    ax.plot([bus, bus], [layout.middle(leaves[0][0]), layout.middle(leaves[-1][0])], color=_INK,
+            linewidth=1.0)
+    ax.plot([bus, x_result], [layout.middle(result_row)] * 2, color=_INK, linewidth=1.0)
+    for (row, _), (next_row, _) in zip(leaves, leaves[1:]):
+        ax.text(bus, (layout.middle(row) + layout.middle(next_row)) / 2, "+", **big,
+                bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    ax.text((bus + x_result) / 2 + 0.05, layout.middle(result_row), "=", **big,
+            bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    ax.text(layout.centre(layout.depth), layout.top(result_row) - 0.1,
+            f"sum of {len(leaves)} paths", ha="center", va="bottom",
+            fontsize=layout.font(_SMALL), color=_SUM_INK, weight="bold")
+
+
+_CAPTIONS = {"reverse": "reverse order: from the output back, ∂out/∂node for each node",
+             "forward": "forward order: from the input on, ∂node/∂input for each node",
+             "optimal": "optimal order: each path in one einsum, in its cheapest order"}
+
+
+def _draw_lines(ax, layout, x, y, lines, line_height, **style):
+    """Lines of text one under another, from ``(x, y)`` down."""
+    style = {"color": _INK, **style, "fontsize": layout.font(style.get("fontsize", _SMALL))}
+    for k, line in enumerate(lines):
+        ax.text(x, y + k * line_height, line, ha="left", va="top", **style)
+
+
+def plot_chain(graph, source=None, order="reverse", upstream=None, names=None, title=None,
+               ax=None, dpi=DPI):
+    """Draw the chain rule of a traced function as the product of its local Jacobians.
+
+    The local Jacobians are drawn in chain order, from the output back to
+    ``source``, as they are written: ``∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W``. Each box
+    gives a Jacobian's name, shape, order and formula in index notation
+    (``∂H_ab/∂W_cd = X_ac δ_bd``: ``a b`` the output's indices, ``c d`` the
+    input's); above each ``·`` between two boxes, the variable their
+    contraction sums over and how many terms each sum has. When ``source``
+    is read more than once there is one path per use: the paths are drawn
+    as a tree from the output (a part they share is drawn once) and summed
+    at the end. Above the chain, the model's equations (``H = X W``) define
+    every node it names.
+
+    Nothing is materialised: names, shapes and einsums come from the graph
+    and from the naive chain's plan (:func:`jacobians.chain.naive_plan`,
+    run on shapes alone), whose steps are listed under the chain, in the
+    formulas' letters, and numbered at the contractions they perform.
+
+    Parameters
+    ----------
+    graph : jacobians.graph.Graph
+        A traced function (:func:`jacobians.trace_graph`).
+    source : Node or str, optional
+        The input to differentiate with respect to, as a node or its name;
+        the first input when None.
+    order : {"reverse", "forward", "optimal"}
+        The plan whose steps are listed. Reverse and forward order number
+        each contraction; optimal order contracts each path in one einsum.
+    upstream : Node or str, optional
+        A node every path passes through, e.g. ``"ŷ"``. The chain from the
+        output back to it is drawn as one box, the upstream gradient
+        ``∂l/∂ŷ`` that reverse order has already contracted; needs
+        ``order="reverse"``, the only order that forms it.
+    names : dict of str to str, optional
+        Names to print nodes by, ``{"xW": "z"}``: a name that reads as a
+        product (``∂f/∂xW``) can be replaced. A node the model left unnamed
+        (``square``, ``matmul2``) is printed as what it computes when that
+        is short (``(X W)``, ``σ(y)``); every node is defined by the
+        equations either way.
+    title : str, optional
+        A first title line; the product (or the number of paths) follows.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw, e.g. one of a ``plt.subplots`` grid: the drawing and
+        its text shrink to fit it. A new figure, sized so that the text fits
+        at its own size, when None.
+    dpi : float
+        Dots per inch of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Titled with the product (``∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W``) or, for
+        several paths, their number; the last box is the result, of shape
+        ``(*output.shape, *source.shape)``.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` or ``upstream`` is not a node of the graph, the output
+        does not depend on ``source``, a path misses ``upstream``, or there
+        are more paths than fit in a figure.
+
+    Examples
+    --------
+    >>> import jacobians as jac
+    >>> from jacobians.examples import QUESTIONS
+    >>> q = QUESTIONS["Q0"]
+    >>> graph = jac.trace_graph(q.function, *q.args())
+    >>> fig = plot_chain(graph, "W", upstream="ŷ")
+    >>> print(fig.axes[0].get_title())
+    ∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W
+    shapes (4,) · (4, 4, 2) · (4, 2, 3, 2) → (3, 2)
+    """
+    source = graph.inputs[0] if source is None else _graph_node(graph, source, "source")
+    check_order(order)
+    out = graph.output
+    upstream = None if upstream is None else _graph_node(graph, upstream, "upstream")
+    paths = _chain_paths(graph, source, order, upstream)
+    plan = naive_plan(graph, source, order)
+    shown, bare = _shown_names(graph, names or {})
+    edges = {(c.index, k): (c, k, p) for path in paths for c, k, p in path}
+    boxes = _trie(paths)
+    shift = 1 if upstream is not None else 0
+    single = {name for name in shown.values() if len(name) == 1}
+
+    # Each local Jacobian's formula, in the names shown (its letters avoid them).
+    formulas = {}
+    for key, (c, k, _) in edges.items():
+        formulas[key] = c.op.derivative_at(
+            k, tuple(p.value for p in c.parents), c.value,
+            tuple(shown[p.index] for p in c.parents) + (shown[c.index],), **c.params)
+
+    # The contractions drawn (not those inside the upstream box), numbered in the plan's
+    # order. In reverse and forward order each takes one local Jacobian ∂c/∂p; the
+    # contraction sits at its left in reverse order (∂out/∂c · ∂c/∂p) and at its right
+    # in forward order (∂c/∂p · ∂p/∂source).
+    steps = [s for s in plan.steps if s.spec is not None and
+             all((local.child.index, local.position) in edges for local in s.locals)]
+    number = {id(s): k for k, s in enumerate(steps)}
+    step_of_edge = {} if plan.order == "optimal" else \
+        {(s.locals[0].child.index, s.locals[0].position): s for s in steps}
+
+    def whole(of, by):
+        """Name, shape, order and index form of an accumulated ∂of/∂by: its box."""
+        shape = of.shape + by.shape
+        a, c = labels_for(of.ndim, by.ndim, avoid=(shown[of.index], shown[by.index]))
+        head = f"∂{shown[of.index]}{'_' + a if a else ''}/∂{shown[by.index]}" \
+               f"{'_' + c if c else ''}"
+        return (f"∂{shown[of.index]}/∂{shown[by.index]}", str(shape), f"order {len(shape)}",
+                head, "")
+
+    lines = {}
+    for prefix in boxes:
+        c, k, p = edges[prefix[-1]]
+        twice = sum(q is p for q in c.parents) > 1
+        head, _, tail = str(formulas[prefix[-1]]).partition(" = ")
+        tail = f"= {tail}" if len(tail) <= 26 else f"= {tail[:24]}…"
+        lines[prefix] = (f"∂{shown[c.index]}/∂{shown[p.index]}" +
+                         (f" (argument {k})" if twice else ""),
+                         str(c.shape + p.shape), f"order {len(c.shape + p.shape)}", head, tail)
+    head_box = None if upstream is None else whole(out, upstream)[:4] + ("(upstream gradient)",)
+    result = whole(out, source)
+    rows = 1 + max(row for row, _, _ in boxes.values())
+    depth = max(len(path) for path in paths) + shift
+
+    # The step list, each einsum in the letters of its local Jacobian's formula.
+    listing = []
+    for s in steps:
+        of, by = s.target
+        local = s.locals[0] if len(s.locals) == 1 else None
+        spec = _relabel(s.spec, s.operands, local,
+                        formulas[(local.child.index, local.position)] if local else None, single)
+        tag = _step_tag(number[id(s)]) if plan.order != "optimal" else \
+            f"path {number[id(s)] + 1}"
+        listing.append((tag, " · ".join(f"∂{shown[a.index]}/∂{shown[b.index]}"
+                                        for a, b in s.operands), f"einsum('{spec}')",
+                        f"→ ∂{shown[of.index]}/∂{shown[by.index]} {of.shape + by.shape}"
+                        f"{', added to the sum' if s.adds else ''}"))
+    widths = [max([len(row[j]) for row in listing], default=0) for j in range(4)]
+    listed = ["  ".join(cell.ljust(w) for cell, w in zip(row[1:], widths[1:])).rstrip()
+              for row in listing]
+    tags = [row[0] for row in listing]
+
+    line_height = _SMALL * 1.45 / 72
+    indent = max([_text_width(t, _SMALL) for t in tags], default=0.0) + 0.12
+    caption = f"The naive chain's steps — {_CAPTIONS[plan.order]}:"
+    text_width = max([indent + _text_width(t, _SMALL, family=_MONO) for t in listed] +
+                     [_text_width(caption, _SMALL, "bold")]) if listed else 0.0
+    columns = {depth: [result]} | ({0: [head_box]} if head_box else {})
+    for prefix, (_, column, _) in boxes.items():
+        columns.setdefault(column + shift, []).append(lines[prefix])
+    layout = _ChainLayout(columns, rows, depth, len(paths) > 1)
+    chain_width = layout.size[0]
+    model = _wrap(_equations(graph, shown, bare), max(chain_width, text_width, 6.0), _SMALL,
+                  "the model:   ")
+    layout.y0 = len(model) * line_height + 0.1
+    chain_height = layout.size[1]
+    below = 0.4         # between the chain and the step list
+    total_width = max(chain_width, text_width,
+                      max(_text_width(m, _SMALL) for m in model))
+    total_height = chain_height + (below + (len(listed) + 1) * line_height if listed else 0.15)
+    heading = _titled(title, _chain_title(paths, lines, head_box, result, source, shown))
+    fig, ax, layout.scale = _figure_and_axes_inches(ax, total_width, total_height,
+                                                    heading.count("\n") + 1, dpi)
+
+    _draw_lines(ax, layout, 0, 0, model, line_height, style="italic")
+    if upstream is not None:
+        _draw_box(ax, layout, 0, layout.top(0), head_box, "upstream")
+    for prefix, (row, column, parent) in boxes.items():
+        c, k, _ = edges[prefix[-1]]
+        column += shift
+        _draw_box(ax, layout, column, layout.top(row), lines[prefix], "local")
+        if column == 0:
+            continue
+        parent_row = boxes[parent][0] if parent else 0
+        if parent_row != row:
+            _draw_branch(ax, layout, parent_row, row, column)
+        step = step_of_edge.get(parent[-1] if plan.order == "forward" and parent else (c.index, k))
+        tag = f"{_step_tag(number[id(step)])} " if step is not None else ""
+        terms = f"{c.size} term{'s' if c.size != 1 else ''}"
+        _draw_junction(ax, layout, layout.left(column) - _GAP / 2, row,
+                       f"{tag}Σ over {shown[c.index]}\n{terms}" if c.ndim else
+                       f"{tag}{shown[c.index]} is a scalar:\nno sum")
+
+    # The result: after the one path, or where the paths' ends are summed.
+    leaves = sorted((row, column + shift) for prefix, (row, column, _) in boxes.items()
+                    if not any(other[:-1] == prefix for other in boxes))
+    result_row = (rows - 1) / 2
+    _draw_box(ax, layout, depth, layout.top(result_row), result, "result")
+    _draw_sum(ax, layout, leaves, result_row)
+    if listed:
+        y = chain_height + below
+        _draw_lines(ax, layout, 0, y, [caption], line_height, weight="bold")
+        _draw_lines(ax, layout, 0, y + line_height, tags, line_height, color=_SUM_INK)
+        _draw_lines(ax, layout, indent, y + line_height, listed, line_height, family=_MONO)
+
+    ax.set_xlim(-_PAD, total_width + _PAD)
+    ax.set_ylim(total_height + _PAD, -_PAD)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title(heading, fontsize=layout.font(_CHAIN_FONT + 1), color=_INK)
+    return fig
 
 
 def _trie(paths):
@@ -593,278 +1180,12 @@ def _trie(paths):
     return boxes
 
 
-def _text_width(text, size, weight="normal", family=None):
-    """Width in inches of ``text`` set in the given font."""
-    font = FontProperties(size=size, weight=weight, family=family)
-    return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0] / 72
-
-
-class _ChainLayout:
-    """Where the boxes of a chain go: columns of boxes, rows of paths, in inches."""
-
-    def __init__(self, texts, rows, depth, summed_paths):
-        self.width = max([1.2] + [max(_text_width(t[0], _CHAIN_FONT, "bold"),
-                                      _text_width(t[1], _CHAIN_FONT - 1),
-                                      _text_width(t[3], _SMALL)) + 0.3 for t in texts])
-        self.rows, self.depth, self.summed_paths = rows, depth, summed_paths
-
-    def left(self, column):
-        extra = _SUM_GAP if self.summed_paths and column > self.depth - 1 else 0.0
-        return column * (self.width + _GAP) + extra
-
-    def top(self, row):
-        return _ROW_SPACE + row * (_BOX_HEIGHT + _ROW_SPACE)
-
-    def middle(self, row):
-        return self.top(row) + _BOX_HEIGHT / 2
-
-    @property
-    def size(self):
-        """Width and height of the chain itself, without the step list."""
-        return self.left(self.depth + 1) - _GAP, self.top(self.rows) - _ROW_SPACE
-
-
-def _draw_box(ax, layout, x, y, text, style):
-    """A Jacobian's box: name, shape, order and index notation, one line each."""
-    fill = "white" if style != "local" else _CHAIN_FILL(0.06 + 0.1 * int(text[2].split()[1]))
-    ax.add_patch(Rectangle((x, y), layout.width, _BOX_HEIGHT, facecolor=fill, edgecolor=_INK,
-                           linewidth=2.0 if style == "result" else 1.0,
-                           linestyle="--" if style == "upstream" else "-"))
-    centre = x + layout.width / 2
-    for dy, t, size, weight in ((0.22, text[0], _CHAIN_FONT, "bold"),
-                                (0.47, text[1], _CHAIN_FONT - 1, "normal"),
-                                (0.69, text[2], _SMALL, "normal"),
-                                (0.9, text[3], _SMALL, "normal")):
-        ax.text(centre, y + dy, t, ha="center", va="center", fontsize=size, weight=weight,
-                color=_INK)
-
-
-def _draw_branch(ax, layout, parent_row, row, column, below_caption):
-    """A path leaving a shared box: down from under it, then across into this row's box."""
-    x_from = layout.left(column - 1) + layout.width / 2
-    y_from = layout.top(parent_row) + _BOX_HEIGHT + (0.3 if below_caption and column == 1 else 0)
-    middle = layout.middle(row)
-    ax.plot([x_from, x_from, layout.left(column)], [y_from, middle, middle], color=_INK,
-            linewidth=1.0)
-
-
-def _draw_junction(ax, layout, x_gap, row, summed, label_prefix):
-    """The ``·`` between two boxes and, above it, what their contraction sums over."""
-    ax.text(x_gap, layout.middle(row), "·", ha="center", va="center", fontsize=_CHAIN_FONT + 8,
-            weight="bold", color=_INK, bbox=dict(facecolor="white", edgecolor="none", pad=0))
-    ax.text(x_gap, layout.top(row) - 0.12, f"{label_prefix}{summed}", ha="center",
-            va="bottom", fontsize=_CHAIN_FONT - 1, color=_SUM_INK, weight="bold")
-
-
-def _draw_sum(ax, layout, leaves, result_row, x_result):
-    """The paths' ends meeting on a vertical line, summed with "+", then "=" the result."""
-    big = dict(ha="center", va="center", fontsize=_CHAIN_FONT + 6, color=_INK)
-    if len(leaves) == 1:
-        ax.text(x_result - _GAP / 2, layout.middle(0), "=", **big)
-        return
-    bus = x_result - _GAP * 0.5 - _SUM_GAP
-    for row, column in leaves:
-        ax.plot([layout.left(column) + layout.width, bus], [layout.middle(row)] * 2, color=_INK,
-                linewidth=1.0, linestyle=":" if column + 1 < layout.depth else "-")
-    ax.plot([bus, bus], [layout.middle(leaves[0][0]), layout.middle(leaves[-1][0])], color=_INK,
-            linewidth=1.0)
-    ax.plot([bus, x_result], [layout.middle(result_row)] * 2, color=_INK, linewidth=1.0)
-    for (row, _), (next_row, _) in zip(leaves, leaves[1:]):
-        ax.text(bus, (layout.middle(row) + layout.middle(next_row)) / 2, "+", **big,
-                bbox=dict(facecolor="white", edgecolor="none", pad=1))
-    ax.text((bus + x_result) / 2 + 0.05, layout.middle(result_row), "=", **big,
-            bbox=dict(facecolor="white", edgecolor="none", pad=1))
-    ax.text(x_result + layout.width / 2, layout.top(result_row) - 0.12,
-            f"sum of {len(leaves)} paths", ha="center", va="bottom", fontsize=_CHAIN_FONT - 1,
-            color=_SUM_INK, weight="bold")
-
-
-_CAPTIONS = {"reverse": "reverse order: from the output back, ∂out/∂node for each node",
-             "forward": "forward order: from the input on, ∂node/∂input for each node",
-             "optimal": "optimal order: each path in one einsum, in its cheapest order"}
-
-
-def _step_listing(steps, order, number):
-    """The step list under the chain: each step's tag, then its text in columns."""
-    rows = []
-    for s in steps:
-        of, by = s.target
-        added = ", added to the sum" if s.adds else ""
-        tag = _step_tag(number[id(s)]) if order != "optimal" else f"path {number[id(s)] + 1}"
-        rows.append((tag, s.what, f"einsum('{s.spec}')",
-                     f"→ ∂{of.name}/∂{by.name} {of.shape + by.shape}{added}"))
-    tags = [row[0] for row in rows]
-    widths = [max([len(row[j]) for row in rows], default=0) for j in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[1:], widths[1:])).rstrip()
-             for row in rows]
-    return tags, lines
-
-
-def _draw_listing(ax, y, order, tags, lines, indent, line_height):
-    ax.text(0, y, f"The naive chain's steps — {_CAPTIONS[order]}:", ha="left", va="top",
-            fontsize=_SMALL, color=_INK, weight="bold")
-    for k, (tag, text) in enumerate(zip(tags, lines), start=1):
-        ax.text(0, y + k * line_height, tag, ha="left", va="top", fontsize=_SMALL, color=_SUM_INK)
-        ax.text(indent, y + k * line_height, text, ha="left", va="top", fontsize=_SMALL,
-                family=_MONO, color=_INK)
-
-
-def plot_chain(graph, source=None, order="reverse", upstream=None, ax=None):
-    """Draw the chain rule of a traced function as the product of its local Jacobians.
-
-    The local Jacobians are drawn in chain order, from the output back to
-    ``source``, as they are written: ``∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W``. Each box
-    gives a Jacobian's name, shape, order and indices; between two boxes,
-    the indices their contraction sums over — the axes of the variable they
-    share — are printed above the ``·``. When ``source`` is read more than
-    once there is one path per use: the paths are drawn as a tree from
-    the output (a part they share is drawn once) and summed at the end.
-
-    Nothing is materialised: names, shapes and einsum letters come from
-    the graph and from the naive chain's plan (:func:`jacobians.chain.naive_plan`,
-    run on shapes alone), whose steps are listed under the chain and
-    numbered at the contractions they perform.
-
-    Parameters
-    ----------
-    graph : jacobians.graph.Graph
-        A traced function (:func:`jacobians.trace_graph`).
-    source : Node or str, optional
-        The input to differentiate with respect to, as a node or its name;
-        the first input when None.
-    order : {"reverse", "forward", "optimal"}
-        The plan whose steps are listed. Reverse and forward order number
-        each contraction; optimal order contracts each path in one einsum.
-    upstream : Node or str, optional
-        A node every path passes through, e.g. ``"ŷ"``. The chain from the
-        output back to it is drawn as one box, the upstream gradient
-        ``∂l/∂ŷ`` that reverse order has already contracted; needs
-        ``order="reverse"``, the only order that forms it.
-    ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure, sized so that the text fits, when None.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Titled with the product (``∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W``) or, for
-        several paths, their number; the last box is the result, of shape
-        ``(*output.shape, *source.shape)``.
-
-    Raises
-    ------
-    ValueError
-        If ``source`` or ``upstream`` is not a node of the graph, the output
-        does not depend on ``source``, a path misses ``upstream``, or there
-        are more paths than fit in a figure.
-
-    Examples
-    --------
-    >>> import jacobians as jac
-    >>> from jacobians.examples import QUESTIONS
-    >>> q = QUESTIONS["Q0"]
-    >>> graph = jac.trace_graph(q.function, *q.args(n=3, m=4, p=2))
-    >>> fig = plot_chain(graph, "W", upstream="ŷ")
-    >>> print(fig.axes[0].get_title())
-    ∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W
-    shapes (3,) · (3, 3, 2) · (3, 2, 4, 2) → (4, 2)
-    """
-    source = graph.inputs[0] if source is None else _graph_node(graph, source, "source")
-    check_order(order)
-    out = graph.output
-    upstream = None if upstream is None else _graph_node(graph, upstream, "upstream")
-    paths = _chain_paths(graph, source, order, upstream)
-    plan = naive_plan(graph, source, order)
-    letters = _plan_letters(graph, plan)
-    edges = {(c.index, k): (c, k, p) for path in paths for c, k, p in path}
-    boxes = _trie(paths)
-    shift = 1 if upstream is not None else 0
-
-    # The contractions drawn (not those inside the upstream box), numbered in the plan's
-    # order. In reverse and forward order each takes one local Jacobian ∂c/∂p; the
-    # contraction sits at its left in reverse order (∂out/∂c · ∂c/∂p) and at its right
-    # in forward order (∂c/∂p · ∂p/∂source).
-    steps = [s for s in plan.steps if s.spec is not None and
-             all((local.child.index, local.position) in edges for local in s.locals)]
-    number = {id(s): k for k, s in enumerate(steps)}
-    step_of_edge = {} if plan.order == "optimal" else \
-        {(s.locals[0].child.index, s.locals[0].position): s for s in steps}
-
-    def indexed(node):
-        return f"{node.name}_{letters[node.index]}" if letters[node.index] else node.name
-
-    def describe(of, by, name=None):
-        """Name, shape, order and index notation of ∂of/∂by: the four lines of a box."""
-        shape = of.shape + by.shape
-        return (name or f"∂{of.name}/∂{by.name}", str(shape), f"order {len(shape)}",
-                f"∂{indexed(of)}/∂{indexed(by)}")
-
-    lines = {}
-    for prefix in boxes:
-        c, k, p = edges[prefix[-1]]
-        twice = sum(q is p for q in c.parents) > 1
-        lines[prefix] = describe(c, p, f"∂{c.name}/∂{p.name}" +
-                                 (f" (argument {k})" if twice else ""))
-    head = describe(out, upstream) if upstream is not None else None
-    result = describe(out, source)
-    rows = 1 + max(row for row, _, _ in boxes.values())
-    depth = max(len(path) for path in paths) + shift
-    layout = _ChainLayout(list(lines.values()) + [result] + ([head] if head else []), rows,
-                          depth, len(paths) > 1)
-
-    tags, listing = _step_listing(steps, plan.order, number)
-    line_height = _SMALL * 1.45 / 72
-    indent = max([_text_width(t, _SMALL) for t in tags], default=0.0) + 0.12
-    chain_width, chain_height = layout.size
-    below = 0.45        # between the chain and the step list
-    text_width = max([indent + _text_width(t, _SMALL, family=_MONO) for t in listing] +
-                     [_text_width(_CAPTIONS[plan.order], _SMALL, "bold")]) if listing else 0.0
-    total_width = max(chain_width, text_width)
-    total_height = chain_height + (below + (len(listing) + 1) * line_height if listing else 0.15)
-    fig, ax = _figure_and_axes_inches(ax, total_width, total_height)
-
-    if upstream is not None:
-        _draw_box(ax, layout, 0, layout.top(0), head, "upstream")
-        ax.text(layout.width / 2, layout.top(0) + _BOX_HEIGHT + 0.05, "upstream gradient",
-                ha="center", va="top", fontsize=_SMALL, style="italic", color=_INK)
-    for prefix, (row, column, parent) in boxes.items():
-        c, k, _ = edges[prefix[-1]]
-        column += shift
-        _draw_box(ax, layout, layout.left(column), layout.top(row), lines[prefix], "local")
-        if column == 0:
-            continue
-        parent_row = boxes[parent][0] if parent else 0
-        if parent_row != row:
-            _draw_branch(ax, layout, parent_row, row, column, upstream is not None)
-        step = step_of_edge.get(parent[-1] if plan.order == "forward" and parent else (c.index, k))
-        summed = letters[c.index]
-        _draw_junction(ax, layout, layout.left(column) - _GAP / 2, row,
-                       f"Σ {','.join(summed)}" if summed else f"{c.name}: scalar",
-                       f"{_step_tag(number[id(step)])} " if step is not None else "")
-
-    # The result: after the one path, or where the paths' ends are summed.
-    x_result = layout.left(depth)
-    leaves = sorted((row, column + shift) for prefix, (row, column, _) in boxes.items()
-                    if not any(other[:-1] == prefix for other in boxes))
-    result_row = (rows - 1) / 2
-    _draw_box(ax, layout, x_result, layout.top(result_row), result, "result")
-    _draw_sum(ax, layout, leaves, result_row, x_result)
-    if listing:
-        _draw_listing(ax, chain_height + below, plan.order, tags, listing, indent, line_height)
-
-    ax.set_xlim(-_PAD, total_width + _PAD)
-    ax.set_ylim(total_height + _PAD, -_PAD)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    ax.set_title(_chain_title(paths, lines, head, result, source), fontsize=_CHAIN_FONT + 1,
-                 color=_INK)
-    return fig
-
-
-def _chain_title(paths, lines, head, result, source):
+def _chain_title(paths, lines, head, result, source, shown):
+    """The product of one path, or what the paths are and the shape of each product."""
     if len(paths) == 1:
         factors = ([head] if head else []) + list(lines.values())
         return (f"{result[0]} = {' · '.join(t[0] for t in factors)}\n"
                 f"shapes {' · '.join(t[1] for t in factors)} → {result[1]}")
-    readers = dict.fromkeys(path[-1][0].name for path in paths)
-    return (f"{result[0]}: {source.name} is read by {', '.join(readers)}, so the chain "
+    readers = dict.fromkeys(shown[path[-1][0].index] for path in paths)
+    return (f"{result[0]}: {shown[source.index]} is read by {', '.join(readers)}, so the chain "
             f"is a sum over {len(paths)} paths\nevery path's product has shape {result[1]}")

@@ -1,35 +1,49 @@
 """The cost-growth figure: how memory, FLOPs and time grow with the problem size.
 
 :func:`plot_cost_growth` draws a :class:`jacobians.cost.Sweep` on log-log
-axes, where a cost growing as Nᵏ is a straight line of slope k; the fitted
-slopes are written in the legend. It only draws what the sweep holds, makes
-a figure pyplot does not track (nothing to close, nothing shown), and
-draws the same pixels for the same sweep.
+axes, where a cost growing as Nᵏ is a straight line of slope k; the slopes,
+fitted where the sizes are largest, are written in the legend, and thin grey
+lines of exact slope k run under the counted series to hold them against.
+It only draws what the sweep holds, makes a figure pyplot does not track
+(nothing to close, nothing shown), and draws the same pixels for the same
+sweep: a sweep that only counted gives the same file on every run.
 
 The naive chain is drawn in warm colours with square and triangle markers,
 the VJP sweep in blue with circles; counted values have solid lines and
 measured ones dashed lines with hollow markers, so the series stay apart in
-greyscale and for colour-blind readers (Okabe–Ito colours).
+greyscale and for colour-blind readers (Okabe–Ito colours). The optimal
+order is a dotted line of small diamonds over the reverse order's large
+squares, so it shows where the two coincide.
 """
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+from .cost import FIT_LARGEST
 
 _FONT = 9
 _BLUE, _VERMILLION, _ORANGE, _PURPLE = "#0072B2", "#D55E00", "#E69F00", "#CC79A7"
 
-# Each series: its legend label, colour, line style, marker, and whether it was measured.
+# Each series: its legend label, colour, line style, marker and its size, and whether it
+# was measured. The optimal order's small diamonds sit inside the reverse order's large
+# squares: for a scalar loss the two are the same numbers, and both must stay visible.
 _STYLE = {
-    "naive bytes": ("naive: held at its peak", _VERMILLION, "-", "s", False),
-    "naive peak": ("naive: measured peak", _VERMILLION, "--", "s", True),
-    "VJP bytes": ("VJP: held at its peak", _BLUE, "-", "o", False),
-    "VJP peak": ("VJP: measured peak", _BLUE, "--", "o", True),
-    "naive FLOPs, forward": ("naive, forward order", _ORANGE, "-.", "^", False),
-    "naive FLOPs, reverse": ("naive, reverse order", _VERMILLION, "-", "s", False),
-    "naive FLOPs, optimal": ("naive, optimal order", _PURPLE, ":", "D", False),
-    "VJP FLOPs": ("VJP sweep", _BLUE, "-", "o", False),
-    "naive time": ("naive (jac.jacobian)", _VERMILLION, "--", "s", True),
-    "VJP time": ("VJP (jac.grad)", _BLUE, "--", "o", True),
+    "naive bytes": ("naive: held at its peak", _VERMILLION, "-", "s", 6, False),
+    "naive peak": ("naive: measured peak", _VERMILLION, "--", "s", 6, True),
+    "VJP bytes": ("VJP: held at its peak", _BLUE, "-", "o", 6, False),
+    "VJP peak": ("VJP: measured peak", _BLUE, "--", "o", 6, True),
+    "naive FLOPs, forward": ("naive, forward order", _ORANGE, "-.", "^", 6, False),
+    "naive FLOPs, reverse": ("naive, reverse order", _VERMILLION, "-", "s", 9, False),
+    "naive FLOPs, optimal": ("naive, optimal order", _PURPLE, (0, (1, 1.2)), "D", 4, False),
+    "VJP FLOPs": ("VJP sweep", _BLUE, "-", "o", 6, False),
+    "naive time": ("naive (jac.jacobian)", _VERMILLION, "--", "s", 6, True),
+    "VJP time": ("VJP (jac.grad)", _BLUE, "--", "o", 6, True),
 }
+
+# A series that may coincide with another, and the words the legend then adds.
+_SAME_AS = {"naive FLOPs, optimal": ("naive FLOPs, reverse", " (= reverse)")}
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 # Each panel: title, y label, and the series it draws.
 PANELS = {
@@ -43,18 +57,46 @@ PANELS = {
 }
 
 
+def _draw_guides(ax, sweep, names, slopes):
+    """A thin grey line of exact slope k under the counted series that grow as Nᵏ.
+
+    Each power the counted series' slopes round to gets one line, a third
+    below the lowest of them at the largest size and labelled there: a
+    series parallel to it grows as Nᵏ, and where it bends away at small N
+    lower-order terms still count.
+    """
+    ends = {}
+    for name in names:
+        if name in slopes and not _STYLE[name][-1]:
+            x, y = sweep.series(name)
+            k = round(slopes[name])
+            if k >= 1 and x[-1] == sweep.sizes[-1]:
+                ends[k] = min(ends.get(k, y[-1]), y[-1])
+    x = np.array(sweep.sizes, dtype=float)
+    for k, end in sorted(ends.items()):
+        y = end / 3 * (x / x[-1]) ** k
+        ax.plot(x, y, color="0.55", linewidth=0.9, zorder=1)
+        ax.annotate(f"N{str(k).translate(_SUPERSCRIPT)}", (x[-1], y[-1]), xytext=(3, 0),
+                    textcoords="offset points", ha="left", va="center", fontsize=_FONT - 1,
+                    color="0.35")
+
+
 def _draw_panel(ax, sweep, quantity, slopes):
     title, ylabel, names = PANELS[quantity]
     for name in names:
         x, y = sweep.series(name)
         if len(x) == 0:
             continue
-        label, colour, line, marker, measured = _STYLE[name]
+        label, colour, line, marker, size, measured = _STYLE[name]
+        if name in _SAME_AS:
+            other, words = _SAME_AS[name]
+            if np.array_equal(y, sweep.series(other)[1]):
+                label += words
         if name in slopes:
             label += f" — slope {slopes[name]:.2f}"
-        style = dict(color=colour, linestyle=line, marker=marker, markersize=6, linewidth=1.6,
-                     label=label, markerfacecolor="white" if measured else colour,
-                     markeredgewidth=1.4)
+        style = dict(color=colour, linestyle=line, marker=marker, markersize=size,
+                     linewidth=2.0 if name in _SAME_AS else 1.6, label=label,
+                     markerfacecolor="white" if measured else colour, markeredgewidth=1.4)
         if quantity == "time":
             attribute = "naive" if name == "naive time" else "vjp"
             timings = [getattr(r.measured, attribute) for r in sweep.rows
@@ -63,6 +105,7 @@ def _draw_panel(ax, sweep, quantity, slopes):
             ax.errorbar(x, y, yerr=spread, capsize=3, **style)
         else:
             ax.plot(x, y, **style)
+    _draw_guides(ax, sweep, names, slopes)
     skipped = [s for s, r in zip(sweep.sizes, sweep.rows) if r.note]
     if quantity == "time" and skipped:
         ax.text(0.98, 0.03, f"naive not run at N = {', '.join(map(str, skipped))}:\n"
@@ -71,6 +114,8 @@ def _draw_panel(ax, sweep, quantity, slopes):
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(sweep.sizes)
+    # Room on the right for the guides' labels.
+    ax.set_xlim(sweep.sizes[0] / 1.3, sweep.sizes[-1] * 1.6)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"N  ({sweep.scale} = N)", fontsize=_FONT)
@@ -81,7 +126,7 @@ def _draw_panel(ax, sweep, quantity, slopes):
     ax.legend(loc="upper left", fontsize=_FONT - 1.5, frameon=True, framealpha=0.9)
 
 
-def plot_cost_growth(sweep, ax=None, quantity=None):
+def plot_cost_growth(sweep, ax=None, quantity=None, largest=FIT_LARGEST):
     """Draw a sweep's costs against the size N on log-log axes.
 
     Parameters
@@ -94,6 +139,9 @@ def plot_cost_growth(sweep, ax=None, quantity=None):
     quantity : {"bytes", "flops", "time"}, optional
         The one panel to draw. By default all of them, the measured time
         only when the sweep measured something.
+    largest : int or None
+        Fit each slope on this many of the series' largest sizes (3 by
+        default); None fits every size.
 
     Returns
     -------
@@ -102,9 +150,11 @@ def plot_cost_growth(sweep, ax=None, quantity=None):
     Notes
     -----
     A cost ``c ≈ a Nᵏ`` has ``log c = log a + k log N``: a line of slope k.
-    The legend gives k fitted by least squares on every point of a series
-    (:meth:`jacobians.cost.Sweep.slopes`); at small N fixed overheads
-    (tracing, Python calls) flatten the measured lines.
+    The legend gives k fitted by least squares
+    (:meth:`jacobians.cost.Sweep.slopes`) where N is largest: at small N
+    fixed overheads (tracing, Python calls) and lower-order terms bend the
+    lines. A grey line of exact slope k runs under the counted series
+    whose slopes round to k.
 
     >>> from jacobians.cost import sweep
     >>> fig = plot_cost_growth(sweep("Q0", [4, 8], measure_time=False))
@@ -117,15 +167,16 @@ def plot_cost_growth(sweep, ax=None, quantity=None):
     if ax is not None and quantity is None:
         raise ValueError("to draw into ax, say which panel with quantity= "
                          f"(one of {', '.join(PANELS)})")
-    slopes = sweep.slopes()
+    slopes = sweep.slopes(largest=largest)
     if ax is not None:
         _draw_panel(ax, sweep, quantity, slopes)
         return ax.figure.figure
     measured = any(r.measured is not None for r in sweep.rows)
     quantities = [quantity] if quantity else [q for q in PANELS if q != "time" or measured]
-    fig = Figure(figsize=(4.6 * len(quantities), 4.4), layout="constrained")
+    fig = Figure(figsize=(4.6 * len(quantities), 4.6), layout="constrained")
     for k, q in enumerate(quantities):
         _draw_panel(fig.add_subplot(1, len(quantities), k + 1), sweep, q, slopes)
-    fig.suptitle(f"{sweep.key}: the naive chain against the VJP sweep as N grows",
-                 fontsize=_FONT + 2)
+    fitted = "every size" if largest is None else f"each series' {largest} largest sizes"
+    fig.suptitle(f"{sweep.key}: the naive chain against the VJP sweep as N grows\n"
+                 f"slopes fitted on {fitted}; grey: exactly Nᵏ", fontsize=_FONT + 2)
     return fig

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from jacobians.__main__ import main  # noqa: E402
+from jacobians import figures, ops  # noqa: E402
+from jacobians.examples import QUESTIONS  # noqa: E402
 from jacobians.figures import FIGURES, regenerate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +21,7 @@ CITED = re.compile(r"figures/([\w.\-]+\.png)")
 
 # One figure per plot function: the whole set takes some five seconds, twice that for two runs.
 SAMPLE = ["q0_dyhat_dH_shape.png", "q0_dH_dW_sparsity_colmajor.png", "q0_chain.png",
-          "softmax_collapse.png"]
+          "softmax_collapse.png", "cost_growth_Q0.png"]
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +47,8 @@ def test_figure_names_are_unique_pngs_with_a_lesson():
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(r"\w+\.png", name, re.ASCII) for name in names)
     assert all(spec.teaches for spec in FIGURES)
-    # The cost-growth figures belong to `python -m jacobians cost`.
-    assert not any(name.startswith("cost_") for name in names)
+    # The one cost-growth figure committed is Q0's, drawn from counts alone.
+    assert [name for name in names if name.startswith("cost_")] == ["cost_growth_Q0.png"]
 
 
 def test_every_figure_is_committed():
@@ -99,3 +101,56 @@ def test_the_command_writes_and_lists_figures(tmp_path, capsys):
     assert (tmp_path / "out" / "sigmoid_collapse.png").is_file()
     assert str(tmp_path / "out" / "sigmoid_collapse.png") in printed
     assert "Hadamard" in printed      # each file with what it teaches
+
+
+def test_regeneration_as_svg_writes_the_same_bytes_twice(tmp_path):
+    names = ["q0_chain.png", "softmax_collapse.png"]
+    first = regenerate(tmp_path / "first", names, fmt="svg")
+    second = regenerate(tmp_path / "second", names, fmt="svg")
+    assert [p.name for p in first] == ["q0_chain.svg", "softmax_collapse.svg"]
+    for a, b in zip(first, second):
+        data = a.read_bytes()
+        assert data == b.read_bytes(), a.name
+        assert data.startswith(b"<?xml") and b"<svg" in data
+        assert b"<dc:date>" not in data and b"Matplotlib v" not in data
+    with pytest.raises(ValueError, match="fmt must be 'png' or 'svg', got 'pdf'"):
+        regenerate(tmp_path, names, fmt="pdf")
+
+
+def test_figures_are_drawn_for_a_projector():
+    assert figures.DPI == 150 and figures.PNG["dpi"] == 150
+
+
+def test_q0_figures_use_the_sizes_of_q_args():
+    """Q0's figures and q.args() (the lectures', the tour's) agree: n, m, p = 4, 3, 2."""
+    assert figures.SIZES == QUESTIONS["Q0"].sizes == {"n": 4, "m": 3, "p": 2}
+    chain = next(spec for spec in FIGURES if spec.name == "q0_chain.png").draw()
+    assert chain.axes[0].get_title().endswith("shapes (4,) · (4, 4, 2) · (4, 2, 3, 2) → (3, 2)")
+
+
+def test_the_sigmoid_figures_inputs_make_sigma_prime_vary():
+    """σ′ ≈ ¼ everywhere would make g ⊙ σ′ look like g / 4."""
+    for z in (figures.SIGMOID_z, figures.SIGMOID_Z):
+        slope = ops.sigmoid.jacobian(z).reshape(z.size, z.size).diagonal()
+        assert slope.max() > 0.24 and slope.min() < 0.06
+
+
+# The figures drawn by jacobians.plot: every label inside the picture, none cut off.
+PLOTTED = ["q0_dyhat_dH_shape.png", "q0_dyhat_dH_sparsity.png", "q0_dH_dW_shape.png",
+           "q0_dH_dW_sparsity_rowmajor.png", "q0_dH_dW_sparsity_colmajor.png", "q0_chain.png",
+           "q0_chain_forward.png", "q1_df_dW_shape.png", "q1_layouts.png", "q1_chain.png",
+           "q2_chain.png", "sigmoid_shape.png", "sigmoid_sparsity.png", "sigmoid_collapse.png",
+           "softmax_shape.png", "softmax_collapse.png", "bias_add_shape.png",
+           "bias_add_sparsity.png"]
+
+
+@pytest.mark.parametrize("name", PLOTTED)
+def test_every_label_lies_inside_its_figure(name):
+    fig = next(spec for spec in FIGURES if spec.name == name).draw()
+    fig.draw_without_rendering()
+    box = fig.bbox
+    for ax in fig.axes:
+        tight = ax.get_tightbbox()
+        assert box.x0 - 1 <= tight.x0 and tight.x1 <= box.x1 + 1, name
+        assert box.y0 - 1 <= tight.y0 and tight.y1 <= box.y1 + 1, name
+

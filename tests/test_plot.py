@@ -1,5 +1,7 @@
 """Every figure draws on Agg, returns its Figure, fits its labels and renders reproducibly."""
+import inspect
 import io
+import re
 
 import matplotlib
 
@@ -14,7 +16,7 @@ import jacobians as jac  # noqa: E402
 from jacobians.chain import naive_plan  # noqa: E402
 from jacobians.examples import QUESTIONS  # noqa: E402
 from jacobians.graph import trace_graph  # noqa: E402
-from jacobians.plot import plot_chain, plot_collapse, plot_shape, plot_sparsity  # noqa: E402
+from jacobians.plot import DPI, plot_chain, plot_collapse, plot_shape, plot_sparsity  # noqa: E402
 
 # Deterministic PNGs: Agg draws the same pixels every time, and PNG files
 # carry no timestamp; dropping the "Software" key (matplotlib's version)
@@ -84,15 +86,36 @@ def test_plot_shape_names_axes_by_their_index_letters():
     assert ax.get_xlabel() == ("blocks: a ↓, b →  (axes 0, 1 of H: 3 × 2)\n"
                                "in each: c ↓, d →  (axes 0, 1 of W: 4 × 2)")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a=0", "a=1", "a=2"]
+    # Each cell is numbered too, the letter on the first: c=0, 1, 2, 3 in every block row.
+    cells = [t.get_text() for t in ax.get_yticklabels(minor=True)]
+    assert cells == ["c=0", "1", "2", "3"] * 3
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["d=0", "1"] * 2
     vector = plot_shape(np.ones((3, 2)), 1).axes[0]
     assert vector.get_title() == "∂y/∂x: shape (3, 2), order 2"
     assert vector.get_ylabel() == "a: axis 0 of y, size 3"
-    assert vector.get_xlabel() == "c: axis 0 of x, size 2"
+    # The output has one axis, so its letters stop at a and the input's start at c: said so.
+    assert vector.get_xlabel() == "c: axis 0 of x, size 2\n(indices: a b… out, c d… in)"
 
 
-def test_plot_shape_refuses_order_five_and_bad_out_ndim():
-    with pytest.raises(ValueError, match=r"order 0 to 4; J has shape \(1, 1, 1, 1, 1\), order 5"):
-        plot_shape(np.ones((1,) * 5), 2)
+def test_plot_shape_letters_avoid_the_names():
+    ax = plot_shape(jac.add.jacobian(np.ones((3, 2)), np.ones(2), wrt=1), 2,
+                    names=("Z", "b")).axes[0]
+    assert ax.get_ylabel() == "j: axis 1 of Z, size 2"
+    assert not any(t.get_text().startswith("b=") for t in ax.get_xticklabels())
+
+
+def test_plot_shape_refuses_order_five_saying_what_it_can_draw():
+    J = np.ones((2, 1, 2, 1, 3))
+    with pytest.raises(ValueError, match=r"order 0 to 4; J has shape \(2, 1, 2, 1, 3\), order 5. "
+                       r"Draw all of it matricised, plot_sparsity\(J, 2, values=True\), which "
+                       r"takes any order, or a slice of order 4 that fixes the first index: "
+                       r"plot_shape\(J\[0\], 1\)"):
+        plot_shape(J, 2)
+    # Both suggestions draw.
+    assert _fits(plot_sparsity(J, 2, values=True))
+    assert _fits(plot_shape(J[0], 1))
+    with pytest.raises(ValueError, match=r"fixes the first 2 indices: plot_shape\(J\[0, 0\], 0\)"):
+        plot_shape(np.ones((1,) * 6), 2)
     with pytest.raises(ValueError, match="out_ndim must be an int from 0 to 2"):
         plot_shape(np.ones((2, 2)), 3)
 
@@ -118,6 +141,48 @@ def test_plot_sparsity_marks_the_blocks_of_X_kron_I():
                       line.get_xdata()[1])
     assert horizontal == [2, 4] and vertical == [2, 4, 6]   # every p = 2 rows and columns
     assert ax.get_title() == "24 of 48 entries nonzero (50.0%)"
+    # Blocks by the slow index, the rows and columns within them by the fast one.
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a=0", "a=1", "a=2"]
+    assert [t.get_text() for t in ax.get_yticklabels(minor=True)] == ["b=0", "1"] * 3
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["c=0", "c=1", "c=2", "c=3"]
+    assert [t.get_text() for t in ax.get_xticklabels(minor=True)] == ["d=0", "1"] * 4
+    assert ax.get_ylabel() == "output: row 2a + b\nshape (3, 2)"
+    assert ax.get_xlabel() == "input: column 2c + d\nshape (4, 2)"
+    # Column-major: the first index is the fast one, so the blocks are d's.
+    ax = plot_sparsity(J, 2, order="F", names=("H", "W")).axes[0]
+    assert ax.get_xlabel() == "input W: column 4d + c\nshape (4, 2)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["d=0", "d=1"]
+
+
+def test_plot_sparsity_with_values_shades_each_nonzero_by_its_value():
+    X = np.array([[1.0, -2.0], [0.5, 3.0], [-1.5, 0.25]])
+    J = jac.matmul.jacobian(X, np.ones((2, 2)), wrt=1)          # X ⊗ I_2: X in every block
+    ax = plot_sparsity(J, 2, values=True, names=("H", "W")).axes[0]
+    mesh = ax.collections[0]
+    shaded = mesh.get_array()
+    M = J.reshape(6, 4)
+    # Zeros are masked (drawn white), nonzeros keep their values on a scale centred at 0.
+    np.testing.assert_array_equal(np.ma.getmaskarray(shaded).reshape(6, 4), M == 0)
+    np.testing.assert_array_equal(shaded.compressed(), M[M != 0])
+    assert mesh.norm.vmin == -3.0 and mesh.norm.vmax == 3.0
+    assert tuple(mesh.cmap.get_bad()) == (1.0, 1.0, 1.0, 1.0)
+    # X's values are printed in their cells, zeros not at all.
+    printed = sorted(t.get_text() for t in ax.texts)
+    assert printed == sorted(["1", "1", "−2", "−2", "0.5", "0.5", "3", "3", "−1.5", "−1.5",
+                              "0.25", "0.25"])
+    # Heavy block lines, dark on the pale shades.
+    assert max(line.get_linewidth() for line in ax.lines) >= 2
+    assert _fits(ax.figure)
+
+
+def test_plot_sparsity_letters_avoid_the_names():
+    J = jac.add.jacobian(np.ones((3, 2)), np.ones(2), wrt=1)     # Z = H + b
+    ax = plot_sparsity(J, 2, names=("Z", "b")).axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True) +
+             ax.get_xticklabels()]
+    assert not any(t.startswith("b=") for t in ticks)
+    assert ticks[:3] == ["i=0", "i=1", "i=2"] and "j=0" in ticks and "k=0" in ticks
+    assert ax.get_ylabel() == "output Z: row 2i + j\nshape (3, 2)"
 
 
 def test_plots_draw_into_a_given_axes():
@@ -129,6 +194,17 @@ def test_plots_draw_into_a_given_axes():
         assert plot_collapse(J, np.ones(4), ax=axes[2]) is fig
     finally:
         plt.close(fig)
+
+
+def test_plots_side_by_side_keep_to_their_own_axes():
+    """Four gradients in a row, as lecture 3 draws them: no label runs into the next panel."""
+    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    axes = fig.subplots(1, 4)
+    for ax in axes:
+        plot_shape(np.linspace(-1, 1, 16).reshape(4, 4), 0, names=("L", "A"), ax=ax)
+    fig.draw_without_rendering()
+    boxes = [ax.get_tightbbox() for ax in axes]
+    assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:]))
 
 
 def test_plot_collapse_shows_equality_for_a_diagonal_jacobian():
@@ -155,6 +231,29 @@ def test_plot_collapse_flattens_a_matrix_argument():
     Z = np.linspace(-2, 2, 12).reshape(3, 4)
     fig = plot_collapse(jac.tanh.jacobian(Z), np.ones((3, 4)))     # n = 12, a colour bar
     assert len(fig.axes) == 2 and _fits(fig)
+    # A 2-D g is drawn flattened, and called so.
+    assert fig.axes[0].get_title() == "A diagonal Jacobian: vec(g)ᵀJ = vec(g) ⊙ diag(J)"
+    texts = _texts(fig)
+    assert "vec(g)ᵀ" in texts and "vec(g)" in texts and "gᵀ" not in texts
+
+
+def test_plot_collapse_shows_the_cheap_rule_beside_the_dense_product():
+    z, g = np.array([1.5, -0.5, 0.3, 2.0]), np.array([0.9, -1.2, 0.5, 1.1])
+    rule = ("s ⊙ (g − ⟨g, s⟩)", jac.softmax.vjp(g, z), "2n = 8 multiplications")
+    fig = plot_collapse(jac.softmax.jacobian(z), g, shortcut=rule, names=("s", "z"),
+                        title="s = softmax(z)")
+    ax = fig.axes[0]
+    assert ax.get_title() == ("s = softmax(z)\n"
+                              "J is not diagonal: no Hadamard shortcut, but gᵀJ = s ⊙ (g − ⟨g, s⟩)")
+    texts = _texts(fig)
+    assert "J = ∂s/∂z" in texts and "s ⊙ (g − ⟨g, s⟩)" in texts
+    # The Hadamard row differs from gᵀJ, the rule's row equals it; both say so upright.
+    assert texts.count("≠") == 1 and texts.count("=") >= 3
+    assert all(t.get_rotation() == 0 for t in ax.texts)
+    assert any("s ⊙ (g − ⟨g, s⟩) takes 2n = 8 multiplications" in t for t in texts)
+    assert _fits(fig)
+    with pytest.raises(ValueError, match="the shortcut's values have shape \\(3,\\)"):
+        plot_collapse(jac.softmax.jacobian(z), g, shortcut=("r", np.ones(3), "n"))
 
 
 def test_plot_collapse_refuses_mismatched_shapes():
@@ -188,26 +287,52 @@ def _texts(fig):
 
 
 def test_plot_chain_draws_q0_as_the_learner_writes_it():
-    fig = plot_chain(_graph("Q0", n=3, m=4, p=2), "W", upstream="ŷ")
+    fig = plot_chain(_graph("Q0"), "W", upstream="ŷ")        # n, m, p = 4, 3, 2
     assert isinstance(fig, Figure)
     assert fig.axes[0].get_title() == ("∂l/∂W = ∂l/∂ŷ · ∂ŷ/∂H · ∂H/∂W\n"
-                                       "shapes (3,) · (3, 3, 2) · (3, 2, 4, 2) → (4, 2)")
+                                       "shapes (4,) · (4, 4, 2) · (4, 2, 3, 2) → (3, 2)")
     texts = _texts(fig)
-    for name, shape, order in (("∂l/∂ŷ", "(3,)", 1), ("∂ŷ/∂H", "(3, 3, 2)", 3),
-                               ("∂H/∂W", "(3, 2, 4, 2)", 4), ("∂l/∂W", "(4, 2)", 2)):
-        at = texts.index(name)
-        assert texts[at + 1:at + 3] == [shape, f"order {order}"]
-    # The summed indices are those of the reverse plan's einsums 'c,cde->de' and 'de,defg->fg'.
-    assert "① Σ c" in texts and "② Σ d,e" in texts
-    assert "∂ŷ_c/∂H_de" in texts and "∂H_de/∂W_fg" in texts
-    assert any("einsum('de,defg->fg')" in t for t in texts)
+    # Each box: name, shape, order, then its index form in the formulas' letters.
+    for box in (["∂l/∂ŷ", "(4,)", "order 1", "∂l/∂ŷ_c", "(upstream gradient)"],
+                ["∂ŷ/∂H", "(4, 4, 2)", "order 3", "∂ŷ_a/∂H_cd", "= δ_ac v_d"],
+                ["∂H/∂W", "(4, 2, 3, 2)", "order 4", "∂H_ab/∂W_cd", "= X_ac δ_bd"],
+                ["∂l/∂W", "(3, 2)", "order 2", "∂l/∂W_cd", ""]):
+        at = texts.index(box[0])
+        assert texts[at:at + 5] == box
+    # Above each ·, the variable the contraction sums over and the terms of each sum.
+    assert "① Σ over ŷ\n4 terms" in texts and "② Σ over H\n8 terms" in texts
+    # The steps' einsums in the letters of each step's local Jacobian.
+    assert any("einsum('a,acd->cd')" in t for t in texts)
+    assert any("einsum('ab,abcd->cd')" in t for t in texts)
+    # No letter of opt_einsum's own (∂H_de/∂W_fg) anywhere.
+    assert not any(re.search(r"_(de|fg)\b", t) for t in texts)
+    # The model's equations define every node the figure names.
+    assert "the model:   H = X W,   ŷ = H v,   r = ŷ − y,   r² = r ⊙ r,   s = Σ r²,   l = 0.5 s" \
+        in texts
     assert _fits(fig)
 
 
+def test_plot_chain_names_the_nodes_as_told_or_by_what_they_compute():
+    q = QUESTIONS["Q1"]
+    texts = _texts(plot_chain(trace_graph(q.function, *q.args()), "W", names={"xW": "z"}))
+    assert "∂f/∂z" in texts and "∂z_a/∂W_cd" in texts and not any("xW" in t for t in texts)
+    assert "the model:   z = x W,   f = z + b,   L = f y" in texts
+    unnamed = trace_graph(lambda W, X: jac.sum(jac.square(jac.sigmoid(X @ W))), np.ones((3, 2)),
+                          np.ones((4, 3)))
+    fig = plot_chain(unnamed, "W")
+    texts = _texts(fig)
+    # Not ∂sum/∂square: each unnamed node is written as what it computes, when that is short.
+    assert "∂σ(X W)/∂(X W)" in texts and "∂(X W)/∂W" in texts
+    assert fig.axes[0].get_title().startswith("∂sum/∂W = ∂sum/∂σ(X W)² · ∂σ(X W)²/∂σ(X W)")
+    # A longer one keeps its traced name, and the equations say what it is.
+    assert any("sum = Σ σ(X W)²" in t for t in texts)
+
+
 def test_plot_chain_sums_the_paths_of_a_shared_variable():
-    fig = plot_chain(_graph("Q2", K=3), "A")
+    fig = plot_chain(_graph("Q2", K=3), "A", title="Q2")
     title = fig.axes[0].get_title()
-    assert title.startswith("∂L/∂A: A is read by w, z, y, so the chain is a sum over 3 paths")
+    assert title.startswith("Q2\n∂L/∂A: A is read by w, z, y, so the chain is a sum over 3 "
+                            "paths")
     texts = _texts(fig)
     assert "sum of 3 paths" in texts and texts.count("+") == 2
     # Every local Jacobian on a path is drawn once: the shared ∂L/∂w² and ∂w²/∂w too.
@@ -215,7 +340,18 @@ def test_plot_chain_sums_the_paths_of_a_shared_variable():
                  "∂y/∂A"):
         assert texts.count(name) == 1, name
     assert sum("added to the sum" in t for t in texts) == 2
+    # s and w² are defined, with the rest of the model.
+    model = next(t for t in texts if t.startswith("the model:"))
+    assert "s = u ⊙ v" in model and "w² = w ⊙ w" in model and "L = Σ w²" in model
     assert _fits(fig)
+
+
+def _renamed(spec, other):
+    """Whether two einsums are the same up to a one-to-one renaming of their letters."""
+    if len(spec) != len(other):
+        return False
+    pairs = set(zip(spec, other))
+    return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
 
 
 @pytest.mark.parametrize("order", ["reverse", "forward", "optimal"])
@@ -223,9 +359,11 @@ def test_plot_chain_lists_the_plan_of_each_order(order):
     graph = _graph("Q0")
     plan = naive_plan(graph, graph.inputs[0], order)
     texts = _texts(plot_chain(graph, order=order))
-    for step in plan.steps:
-        if step.spec is not None:
-            assert any(f"einsum('{step.spec}')" in t for t in texts), step.spec
+    listed = [m.group(1) for t in texts for m in [re.search(r"einsum\('([^']*)'\)", t)] if m]
+    specs = [step.spec for step in plan.steps if step.spec is not None]
+    assert len(listed) == len(specs)
+    for spec, shown in zip(specs, listed):
+        assert _renamed(spec, shown), (spec, shown)
 
 
 def test_plot_chain_materialises_nothing():
@@ -241,12 +379,47 @@ def test_plot_chain_materialises_nothing():
     assert peak < 20 * 2**20
 
 
-def test_plot_chain_draws_into_a_given_axes_and_reproducibly():
-    fig, ax = plt.subplots(figsize=(14, 5))
+def _inside(fig, ax):
+    """Whether every text drawn in ``ax`` lies inside it, and its title clear of other axes."""
+    fig.draw_without_rendering()
+    box = ax.get_window_extent()
+    inside = all(box.x0 - 1 <= t.x0 and t.x1 <= box.x1 + 1 and box.y0 - 1 <= t.y0 and
+                 t.y1 <= box.y1 + 1 for t in (text.get_window_extent() for text in ax.texts))
+    title = ax.title.get_window_extent()
+    clear = not any(title.overlaps(other.get_window_extent()) for other in fig.axes
+                    if other is not ax)
+    return inside and clear
+
+
+def _overlapping(ax):
+    """Pairs of texts in ``ax`` that overlap (a "·" sits on its line, so it is left out)."""
+    boxes = [(t.get_text(), t.get_window_extent().shrunk(0.95, 0.9)) for t in ax.texts
+             if t.get_text().strip() not in ("·", "=", "+", "")]
+    return [(a, b) for k, (a, first) in enumerate(boxes) for b, second in boxes[k + 1:]
+            if first.overlaps(second)]
+
+
+@pytest.mark.parametrize("size", [(12, 4), (7, 7)])
+def test_plot_chain_fits_inside_a_subplots_grid(size):
+    fig, axes = plt.subplots(1, 2, figsize=size, layout="constrained")
     try:
-        assert plot_chain(_graph("Q1"), "W", ax=ax) is fig
+        assert plot_chain(_graph("Q1"), "W", ax=axes[0]) is fig
+        assert plot_chain(_graph("Q2"), "A", upstream="w", ax=axes[1]) is fig
+        for ax in axes:
+            assert _inside(fig, ax)
+            assert not _overlapping(ax)
     finally:
         plt.close(fig)
+
+
+def test_plot_chain_texts_do_not_overprint():
+    for graph, source, upstream in ((_graph("Q0"), "W", None), (_graph("Q2"), "A", None)):
+        ax = plot_chain(graph, source, upstream=upstream).axes[0]
+        ax.figure.draw_without_rendering()
+        assert not _overlapping(ax)
+
+
+def test_plot_chain_draws_reproducibly():
     graph = _graph("Q2")
     assert _png(plot_chain(graph, "A", upstream="w")) == _png(plot_chain(graph, "A", upstream="w"))
 
@@ -266,3 +439,51 @@ def test_plot_chain_refuses_what_it_cannot_draw():
     constant = trace_graph(lambda x, c: jac.sum(jac.square(c)), np.ones(2), np.ones(2))
     with pytest.raises(ValueError, match="does not depend on x"):
         plot_chain(constant, "x")
+
+
+# ----------------------------------------------------------------------------
+# What every plot function shares
+# ----------------------------------------------------------------------------
+PLOTS = [plot_shape, plot_sparsity, plot_collapse, plot_chain]
+
+
+def _each_plot(**keywords):
+    """One figure from each plot function, with the same keywords."""
+    J = jac.sigmoid.jacobian(np.array([-2.0, 0.0, 1.5]))
+    return [plot_shape(J, 1, names=("u", "z"), **keywords),
+            plot_sparsity(J, 1, names=("u", "z"), **keywords),
+            plot_collapse(J, np.array([1.0, -0.5, 2.0]), names=("u", "z"), **keywords),
+            plot_chain(_graph("Q0"), "W", names={"ŷ": "u"}, **keywords)]
+
+
+def test_every_plot_takes_the_same_keywords():
+    for plot in PLOTS:
+        parameters = inspect.signature(plot).parameters
+        assert {"names", "title", "ax", "dpi"} <= set(parameters), plot.__name__
+        assert parameters["dpi"].default == DPI == 150
+    for fig in _each_plot(title="a title", dpi=72):
+        assert fig.axes[0].get_title().startswith("a title\n")
+        assert fig.dpi == 72
+
+
+def test_text_reads_on_a_projector():
+    """No text under 8 points, and a new figure is drawn at 150 dpi."""
+    for fig in _each_plot():
+        assert fig.dpi == 150
+        sizes = [t.get_fontsize() for ax in fig.axes for t in
+                 ax.texts + [ax.title, ax.xaxis.label, ax.yaxis.label] +
+                 ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
+        assert min(sizes) >= 8, min(sizes)
+
+
+def test_every_plot_saves_as_svg_reproducibly():
+    def svg(fig):
+        buffer = io.BytesIO()
+        with matplotlib.rc_context({"svg.hashsalt": "test"}):
+            fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        return buffer.getvalue()
+
+    first, second = ([svg(fig) for fig in _each_plot()] for _ in range(2))
+    assert first == second
+    for data in first:
+        assert data.startswith(b"<?xml") and b"<svg" in data

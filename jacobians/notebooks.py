@@ -5,7 +5,22 @@ repository page; after a change to the library, one command runs each of
 them from a fresh kernel and writes the new outputs back.
 """
 import time
+from importlib.util import find_spec
 from pathlib import Path
+
+# What re-running the lectures needs besides the library: the ``lectures`` extra.
+REQUIREMENTS = ("nbformat", "nbclient", "ipykernel")
+
+
+def missing_requirements():
+    """The modules of the ``lectures`` extra that this Python cannot import.
+
+    Returns
+    -------
+    list of str
+        Empty when the lectures can be re-run.
+    """
+    return [name for name in REQUIREMENTS if find_spec(name) is None]
 
 
 def run_in_place(paths, timeout=60):

@@ -799,7 +799,7 @@ def compose(J_outer, J_inner, mid_ndim=None):
 
     Returns
     -------
-    ndarray, shape ``(*z.shape, *x.shape)``
+    J : ndarray, shape ``(*z.shape, *x.shape)``
 
     Raises
     ------

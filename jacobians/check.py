@@ -27,7 +27,7 @@ def finite_difference_jacobian(f, *args, wrt=0, eps=1e-6):
 
     Returns
     -------
-    ndarray, shape ``(*f(*args).shape, *args[wrt].shape)``
+    J : ndarray, shape ``(*f(*args).shape, *args[wrt].shape)``
         ``J[..., c] = (f(x + h e_c) − f(x − h e_c)) / 2h``, with error
         ``O(h²)``.
 

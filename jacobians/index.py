@@ -193,6 +193,8 @@ class Delta(NamedTuple):
 class Gather(NamedTuple):
     """``δ(flat(into), p_on)``: 1 where the input's flat index equals ``p`` at the output's.
 
+    A gather stands alone in its term: ``∂y_a/∂X_cd = δ(3c+d, p_a)``.
+
     Attributes
     ----------
     on : str
@@ -204,8 +206,6 @@ class Gather(NamedTuple):
         labels); ``-1`` where the output entry reads no input entry.
     name : str
         How ``p`` is printed.
-
-    A gather stands alone in its term: ``∂y_a/∂X_cd = δ(3c+d, p_a)``.
     """
 
     on: str

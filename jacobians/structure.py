@@ -490,7 +490,7 @@ def per_example(J, out_ndim, tol=0.0):
 
     Returns
     -------
-    ndarray, shape ``(B, *out, *in)``
+    result : ndarray, shape ``(B, *out, *in)``
         ``result[b] = J[b, …, b, …]``: the Jacobian of example ``b``'s
         output by its own input.
 

@@ -207,7 +207,7 @@ class Op:
 
         Returns
         -------
-        ndarray, shape ``(*out.shape, *args[wrt].shape)``
+        J : ndarray, shape ``(*out.shape, *args[wrt].shape)``
             ``J[a…, c…] = ∂out[a…]/∂args[wrt][c…]``; a tuple of them when
             ``wrt`` is a tuple.
 

@@ -89,8 +89,9 @@ class Graph:
         What the function returned.
     """
 
-    def __init__(self):
+    def __init__(self, depth=0):
         self.nodes, self.inputs, self.output = [], [], None
+        self.depth = depth  # how many traces this one runs inside (jac.grad within jac.grad)
         self._taken = set()
         self._next = {}  # for each base name, the first suffix that may be free
 
@@ -273,10 +274,9 @@ class Traced:
 
     @staticmethod
     def __jac_apply__(op, args, params):
-        for a in args:
-            if type(a) is Traced:
-                graph = a.graph
-                break
+        # The innermost trace records the call; values of traces around it are its
+        # constants, whose own graphs record what is done with them.
+        graph = max((a.graph for a in args if type(a) is Traced), key=lambda g: g.depth)
         op.check_call(args, params)
         parents = tuple([a.node if type(a) is Traced and a.graph is graph else
                          _node_of(graph, a) for a in args])
@@ -426,11 +426,18 @@ def _plain(x):
 
 
 def _node_of(graph, a):
-    """The node behind an argument; a plain array becomes a constant node."""
+    """The node behind an argument; a plain array becomes a constant node.
+
+    A value of a trace that this one runs inside (the x of ``jac.grad`` called
+    within ``jac.jacobian``) is a constant here, and stays traced there.
+    """
     if isinstance(a, Traced):
-        if a.graph is not graph:
-            raise ValueError("a value from one traced function was used inside another")
-        return a.node
+        if a.graph is graph:
+            return a.node
+        if a.graph not in _TRACING or a.graph.depth >= graph.depth:
+            raise ValueError("a value from one traced function was used inside another, "
+                             "which does not run inside the first")
+        return graph.add(a.node.name, a, kind="constant")
     value = as_float_array(a, "a constant in a traced function")
     name = f"{value.item():g}" if value.ndim == 0 and isinstance(value, np.ndarray) else "const"
     return graph.add(name, value, kind="constant")
@@ -467,17 +474,27 @@ def trace_graph(f, *args):
     matmul   matmul   X, W       (4, 2)  ∂matmul/∂X (4, 2, 4, 3) order 4, ∂matmul/∂W (4, 2, 3, 2) order 4
     sigmoid  sigmoid  matmul     (4, 2)  ∂sigmoid/∂matmul (4, 2, 4, 2) order 4
     """
-    graph = Graph()
+    graph = Graph(depth=len(_TRACING))
     for k, (label, a) in enumerate(zip(_parameter_names(f, len(args)), args)):
-        value = as_float_array(a, f"argument {k} ({label})")
+        # An argument traced by an enclosing trace keeps its trace: the values of this
+        # graph are then traced values, and every rule run on them records itself there.
+        value = a if isinstance(a, Traced) else as_float_array(a, f"argument {k} ({label})")
         graph.inputs.append(graph.add(label, value, kind="input"))
-    result = f(*(Traced(graph, n) for n in graph.inputs))
-    if isinstance(result, (tuple, list)):
-        raise TypeError(f"f returned a {type(result).__name__} of {len(result)} values; the "
-                        f"library differentiates a function of one array output at a time: "
-                        f"take one, e.g. lambda *args: f(*args)[0]")
-    graph.output = _node_of(graph, result)
+    _TRACING.append(graph)
+    try:
+        result = f(*(Traced(graph, n) for n in graph.inputs))
+        if isinstance(result, (tuple, list)):
+            raise TypeError(f"f returned a {type(result).__name__} of {len(result)} values; "
+                            f"the library differentiates a function of one array output at "
+                            f"a time: take one, e.g. lambda *args: f(*args)[0]")
+        graph.output = _node_of(graph, result)
+    finally:
+        _TRACING.pop()
     return graph
+
+
+# The traces running now, outermost first: jac.grad inside jac.jacobian nests two.
+_TRACING = []
 
 
 # Parameter names by function, forgotten with the function (a closure may hold big arrays).

@@ -334,6 +334,28 @@ def _constant_like(func):
     return call
 
 
+def _created(func):
+    """``np.zeros(shape, like=x)`` of a traced ``x``: a new constant array."""
+    def call(*args, like=None, **kwargs):
+        return func(*args, **kwargs)
+    return call
+
+
+def _bincount(x, weights=None, minlength=0):
+    """``np.bincount(x, weights=w)`` of traced weights: ``w`` added up by index, ``P w``.
+
+    ``P`` is the one-hot matrix of the (constant) indices: a scatter-add is
+    linear in ``w``, which is how a getitem's VJP is itself differentiated.
+    """
+    if weights is None or is_traced(x):
+        raise TypeError("np.bincount on a traced value adds up traced weights at constant "
+                        "indices: np.bincount(indices, weights=w)")
+    x = np.asarray(x)
+    length = max(int(x.max(initial=-1)) + 1, minlength)
+    one_hot = (np.arange(length)[:, None] == x[None, :]).astype(np.float64)
+    return named(ops.matmul(one_hot, weights), "bincount")
+
+
 def _split(ary, indices_or_sections, axis=0):
     return ops.split(ary, indices_or_sections, axis)
 
@@ -359,6 +381,8 @@ FUNCTIONS = {
     np.copy: lambda a, order="K", subok=False: a,  # never written into, so its own copy
     np.zeros_like: _constant_like(np.zeros_like), np.ones_like: _constant_like(np.ones_like),
     np.full_like: _constant_like(np.full_like), np.empty_like: _constant_like(np.empty_like),
+    np.zeros: _created(np.zeros), np.ones: _created(np.ones), np.empty: _created(np.empty),
+    np.eye: _created(np.eye), np.full: _created(np.full), np.bincount: _bincount,
 }
 
 

@@ -153,6 +153,12 @@ CASES = {
     "x.clip(min)": (lambda x: x.clip(0.0), lambda x: jac.clip(x, 0.0, None), [(4,)], False),
     "np.maximum(z, 0)": (lambda z: np.maximum(z, 0), jac.relu, [(2, 3)], False),
     "np.zeros_like": (lambda x: x + np.zeros_like(x), lambda x: x, [(3,)], False),
+    "new arrays like= x": (lambda x: (x + np.zeros(3, like=x) + np.empty(0, like=x).size)
+                           @ np.eye(3, like=x) * np.ones(3, like=x) * np.full(3, 2.0, like=x),
+                           lambda x: jac.multiply(x, 2.0), [(3,)], False),
+    "np.bincount": (lambda x: np.bincount(np.array([0, 2, 2]), weights=x, minlength=4),
+                    lambda x: jac.matmul(np.array([[1.0, 0, 0], [0, 0, 0], [0, 1, 1], [0, 0, 0]]),
+                                         x), [(3,)], False),
     "np.copy, x.copy()": (lambda x: np.copy(x) * x.copy(), jac.square, [(3,)], False),
     "x.std(), x.mT": (lambda x: x.std() * x.mT, lambda x: jac.multiply(
         jac.sqrt(jac.var(x)), jac.transpose(x)), [(2, 3)], False),

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..abstract import Shaped
 from ..arrays import as_float_array, fresh, is_traced, kind
-from ..index import Derivative, labels_for
+from ..index import Derivative, SecondDerivative, labels_for
 
 REGISTRY = {}
 
@@ -109,6 +109,7 @@ class Op:
     leading = None
     trailing = ()
     variadic = False
+    linear = False  # linear in every argument: every second derivative is zero
     out_name = "y"
     examples = ()
     domains = None
@@ -139,6 +140,17 @@ class Op:
         """
         raise NotImplementedError
 
+    def _second_terms(self, i, j, args, out, labels, names, **params):
+        """``∂²out/∂args[i]∂args[j]`` as a list of index-notation terms ([] for zero).
+
+        ``labels`` is ``(out_labels, labels_i, labels_j)``; ``names`` as for
+        :meth:`_terms`. Ops that are linear in every argument leave it at
+        this default: their second derivatives are zero.
+        """
+        if self.linear:
+            return []
+        raise NotImplementedError(f"{self.name} states no second derivative")
+
     def vjp_rule(self, wrt, g, args, out, **params):
         """``g`` pulled back to argument ``wrt``, given the value ``out``."""
         raise NotImplementedError
@@ -166,7 +178,7 @@ class Op:
         args, params = self.split(args, params)
         for a in args:
             apply = getattr(type(a), "__jac_apply__", None)
-            if apply is not None:
+            if apply is not None:  # the traced value decides which trace records the call
                 return apply(self, args, params)
         args = self._prepare(args, params)
         return fresh(self._value(*args, **params), args)
@@ -177,6 +189,10 @@ class Op:
         Like :meth:`vjp_rule`, for a graph whose nodes hold such arrays: the
         shapes and domains are checked, nothing is converted or scanned for NaN.
         """
+        if any(is_traced(a) for a in args):
+            # Values of an enclosing trace (a gradient taken inside another): the op
+            # itself is recorded there, as one node.
+            return self(*args, **params)
         self._check(*args, **params)
         self._check_domain(args, params)
         return self._value(*args, **params)
@@ -393,6 +409,60 @@ class Op:
         if known is None:
             remember(self._structures, structure, (names, labels))
         return derivative
+
+    def second_derivative(self, *args, wrt=(0, 0), names=None, **params):
+        """The second derivative ``∂²out/∂args[i]∂args[j]`` in index notation.
+
+        Parameters
+        ----------
+        wrt : int or (int, int)
+            ``i`` for the Hessian of each output entry w.r.t. one argument,
+            or ``(i, j)`` for a mixed second derivative.
+
+        Returns
+        -------
+        SecondDerivative
+            Prints as a formula; materialises to shape
+            ``(*out.shape, *args[i].shape, *args[j].shape)``.
+        """
+        args, params = self.split(args, params)
+        args = self._prepare(args, params)
+        out = self._value(*args, **params)
+        i, j = self._pair(wrt, len(args))
+        return self.second_derivative_at(i, j, args, out, names, **params)
+
+    def hessian(self, *args, wrt=0, **params):
+        """The dense second derivative: ``wrt=i`` or a pair ``(i, j)``.
+
+        Returns
+        -------
+        H : ndarray, shape ``(*out.shape, *args[i].shape, *args[j].shape)``
+            ``H[a…, c…, e…] = ∂²out[a…]/∂args[i][c…]∂args[j][e…]``.
+
+        Raises
+        ------
+        JacobianTooLarge
+            Before allocating, if the array would exceed the memory limit.
+        """
+        d = self.second_derivative(*args, wrt=wrt, **params)
+        return d.materialise(instead=f"a Hessian-vector product (jac.hvp)")
+
+    def _pair(self, wrt, n):
+        pair = (wrt, wrt) if not isinstance(wrt, tuple) else wrt
+        if len(pair) != 2:
+            raise ValueError(f"{self.name}: a second derivative is taken w.r.t. one argument "
+                             f"or a pair (i, j), got wrt={wrt!r}")
+        return tuple(self._wrt(k, n) for k in pair)
+
+    def second_derivative_at(self, i, j, args, out, names=None, **params):
+        """The :class:`SecondDerivative` w.r.t. arguments ``i`` and ``j``, given ``out``."""
+        names = tuple(names) if names else self.names(args, out)
+        out_labels, inputs = labels_for(out.ndim, args[i].ndim + args[j].ndim,
+                                        avoid=names)
+        labels = (out_labels, inputs[:args[i].ndim], inputs[args[i].ndim:])
+        terms = self._second_terms(i, j, args, out, labels, names, **params)
+        return SecondDerivative(names[-1], names[i], names[j], *labels, out.shape,
+                                args[i].shape, args[j].shape, terms, like=kind(out))
 
     def _operand(self, v, shape, what, side, wrt, args, out):
         v = as_float_array(v, f"{self.name}: the {what}")

@@ -11,7 +11,8 @@ output label to its input label::
 With ``keepdims=True`` the reduced axes stay as axes of size 1. Their output
 labels get no delta: the term is constant along them.
 
-``sum`` and ``mean`` are linear: their Jacobians are deltas (and ``1/N``).
+``sum`` and ``mean`` are linear: their Jacobians are deltas (and ``1/N``),
+their second derivatives zero.
 The others have a partial ``∂y/∂X_c`` that is an array over the input, the
 same for every output entry of the group: a factor over the input labels.
 Their VJPs broadcast ``g`` back over each group and multiply by it; their
@@ -25,6 +26,7 @@ import math
 import numpy as np
 
 from ..abstract import Shaped
+from ..arrays import is_traced
 from ..index import Delta, Factor, tex, term
 from .base import Op
 
@@ -121,6 +123,11 @@ class _Reduction(Op):
             return [Delta(O[k], I[k]) for k in kept]
         return [Delta(o, I[k]) for o, k in zip(O, kept)]
 
+    def _group_ties(self, labels, X, axes, keepdims):
+        """For a second derivative over ``(O, I, J)``: both inputs' kept axes tied to O."""
+        O, I, J = labels
+        return self._ties((O, I), X, axes, keepdims) + self._ties((O, J), X, axes, keepdims)
+
 
 class Sum(_Reduction):
     """``s = Σ X`` over all entries, or over the given axes.
@@ -141,7 +148,7 @@ class Sum(_Reduction):
     — ``b`` has size 1 and no delta.
 
     The VJP copies ``g`` back along the summed axes (a broadcast); the JVP
-    sums the tangent.
+    sums the tangent. Linear: its second derivative is zero.
 
     >>> import jacobians as jac
     >>> print(jac.sum.formula(np.ones((2, 3)), 1))
@@ -149,6 +156,7 @@ class Sum(_Reduction):
     """
     name = "sum"
     out_name = "s"
+    linear = True
     empty_groups = True
 
     def _value(self, X, axis=None, keepdims=False):
@@ -198,7 +206,7 @@ class Mean(Sum):
     product of the reduced axes' sizes), ``∂m/∂X_cd = 1/N`` over all
     entries, and ``∂m_a/∂X_cd = 1/N δ_ac`` over axis 1. The VJP spreads
     ``g/N`` back; the JVP averages the tangent. A mean over no entries is
-    refused.
+    refused. Linear: its second derivative is zero.
 
     >>> import jacobians as jac
     >>> print(jac.mean.formula(np.ones((2, 3))))
@@ -280,6 +288,10 @@ class Var(_Partial):
     as a number. ``N − ddof ≤ 0`` is refused (NumPy would return inf or a
     negative variance).
 
+    Second derivative: ``∂²v/∂X_c∂X_e = 2/(N − ddof) (δ_ce − 1/N)`` within
+    a group and 0 across groups; with the kept axes tied by deltas, over
+    axis 1 ``∂²v_a/∂X_bc∂X_de = 2/3 δ_ab δ_ad δ_ce − 2/(3·3) δ_ab δ_ad``.
+
     >>> import jacobians as jac
     >>> print(jac.var.formula(np.ones((2, 3)), 1, ddof=1))
     ∂v_a/∂X_cd = (2(X−μ)/2)_cd δ_ac
@@ -319,6 +331,22 @@ class Var(_Partial):
         n = f"{group_size(X, axes) - ddof:g}"  # N − ddof, as a number
         return f"2({names[0]}−μ)/{n}", rf"\frac{{2({tex(names[0])}-\mu)}}{{{n}}}"
 
+    def _second_terms(self, i, j, args, out, labels, names, axis=None, ddof=0,
+                      keepdims=False):
+        # 2/(N − ddof) (δ_ce − 1/N) within a group: the deltas of the kept axes tie
+        # both inputs to the output entry, those of the reduced axes c to e.
+        (X,) = args
+        axes = reduced_axes(self.name, X, axis)
+        N = group_size(X, axes)
+        n = f"{N - ddof:g}"
+        ties = self._group_ties(labels, X, axes, keepdims)
+        I, J = labels[1:]
+        same = [Delta(I[k], J[k]) for k in axes]
+        return [term(Factor(f"2/{n}", "", np.float64(2 / (N - ddof)), rf"\frac{{2}}{{{n}}}"),
+                     *ties, *same),
+                term(Factor(f"2/({N}·{n})", "", np.float64(2 / (N * (N - ddof))),
+                            rf"\frac{{2}}{{{N}\cdot {n}}}"), *ties, sign=-1)]
+
 
 var = Var()
 
@@ -349,6 +377,11 @@ class Max(_Partial):
     The VJP puts ``g`` on the mask, shared among ties; the JVP averages the
     tangent over each group's maxima.
 
+    Second derivative: zero almost everywhere. Away from ties the chosen
+    entries stay chosen under a small enough change of ``X``, so the mask,
+    the Jacobian, is locally constant; at ties (where the mask jumps) ``max``
+    has no second derivative, and zero is given there too.
+
     >>> import jacobians as jac
     >>> jac.max.vjp(1.0, np.array([1.0, 3.0, 3.0]))
     array([0. , 0.5, 0.5])
@@ -363,6 +396,9 @@ class Max(_Partial):
     def _partial(self, X, axes, out, keepdims):
         mask = X == _expand(out, axes, keepdims)
         return mask / np.sum(mask, axis=axes, keepdims=True)
+
+    def _second_terms(self, i, j, args, out, labels, names, axis=None, keepdims=False):
+        return []  # the mask is locally constant: zero almost everywhere
 
     def _partial_name(self, names, X, axes):
         x = names[0]
@@ -390,6 +426,7 @@ class Min(Max):
     the tied entries** (JAX's ``reduce_min``, PyTorch's ``amin``):
     ``∂y_a/∂X_cd = (𝟙[X=min]/n)_cd δ_ac`` over axis 1, with ``n`` the number
     of minima in the group. ``min([2, 0, 0])`` has gradient ``[0, ½, ½]``.
+    Its second derivative is zero almost everywhere, as ``max``'s.
     """
     name = "min"
     _reduce = staticmethod(np.min)
@@ -417,6 +454,10 @@ class Norm(_Partial):
     ``∂n/∂X_cd = (X/n)_cd``, over axis 1 ``∂n_a/∂X_cd = (X/n)_cd δ_ac``. The
     VJP is ``g X / n``, broadcast over each group.
 
+    Second derivative: ``∂²n/∂X_c∂X_e = (δ_ce − X_c X_e / n²) / n`` within
+    a group, 0 across groups: over all entries of a vector
+    ``∂²n/∂x_c∂x_d = 1/n δ_cd − 1/n (x/n)_c (x/n)_d``.
+
     At ``X = 0`` the norm is 0 but has no derivative (it is a cone: ``X/n``
     is 0/0). The value is given; the Jacobian, VJP and JVP raise ValueError
     when a group's norm is 0.
@@ -434,7 +475,9 @@ class Norm(_Partial):
 
     def _partial(self, X, axes, out, keepdims):
         # A Shaped array has no values to look at; an empty X has no derivative to give.
-        if not isinstance(out, Shaped) and X.size and (np.asarray(out) == 0).any():
+        # Compared as plain values (or a traced value's own), so nothing is counted.
+        if not isinstance(out, Shaped) and X.size and \
+                np.any((out if is_traced(out) else np.asarray(out)) == 0):
             raise ValueError(f"norm: X (shape {X.shape}) has a norm of 0 over axes {axes}, "
                              f"where the norm has no derivative (X/‖X‖ is 0/0); its value "
                              f"there is 0, but its Jacobian, VJP and JVP are undefined")
@@ -443,6 +486,20 @@ class Norm(_Partial):
     def _partial_name(self, names, X, axes):
         x, n = names[0], names[-1]
         return f"{x}/{n}", rf"\frac{{{tex(x)}}}{{{tex(n)}}}"
+
+    def _second_terms(self, i, j, args, out, labels, names, axis=None, keepdims=False):
+        # (δ_ce − u_c u_e)/n with u = X/n, the first derivative, within a group.
+        (X,) = args
+        axes = reduced_axes(self.name, X, axis)
+        O, I, J = labels
+        ties = self._group_ties(labels, X, axes, keepdims)
+        name, latex = self._partial_name(names, X, axes)
+        u = self._partial(X, axes, out, keepdims)  # refuses a norm of 0
+        n = names[-1]
+        inverse = Factor(f"1/{n}", O, 1 / out, rf"\frac{{1}}{{{tex(n)}}}")
+        return [term(inverse, *ties, *(Delta(I[k], J[k]) for k in axes)),
+                term(inverse, Factor(name, I, u, latex), Factor(name, J, u, latex), *ties,
+                     sign=-1)]
 
 
 norm = Norm()

@@ -879,3 +879,63 @@ def _check_operand(what, array, shape, derivative, side):
         raise ValueError(
             f"{derivative.lhs()} has shape {derivative.shape} but the {what} has shape "
             f"{array.shape}; it must have the {side}'s shape {tuple(shape)}")
+
+
+class SecondDerivative(Derivative):
+    """The second derivative ``∂²out/∂x∂y`` as a sum of terms in index notation.
+
+    A :class:`Derivative` whose input labels are those of ``x`` followed by
+    those of ``y``: its dense form has shape ``out_shape + x_shape + y_shape``,
+    ``H[a…, c…, e…] = ∂²out[a…]/∂x[c…]∂y[e…]``. For ``x`` and ``y`` the same
+    argument it is the Hessian of each output entry, as a tensor.
+
+    Attributes
+    ----------
+    by_second : str
+        The name of ``y`` (``by`` is that of ``x``).
+    split : int
+        How many of the input labels are ``x``'s.
+
+    Examples
+    --------
+    >>> d = SecondDerivative("U", "Z", "Z", "a", "c", "d", (3,), (3,), (3,),
+    ...                      (term(Factor("f''(Z)", "a", np.ones(3)), Delta("a", "c"),
+    ...                            Delta("a", "d")),))
+    >>> print(d)
+    ∂²U_a/∂Z_c∂Z_d = f''(Z)_a δ_ac δ_ad
+    >>> d.materialise().shape
+    (3, 3, 3)
+    """
+
+    __slots__ = ("by_second", "split")
+
+    def __init__(self, of, by, by_second, out_labels, first_labels, second_labels, out_shape,
+                 first_shape, second_shape, terms, like=None, check=True):
+        self.by_second, self.split = by_second, len(first_labels)
+        super().__init__(of, by, out_labels, first_labels + second_labels, out_shape,
+                         tuple(first_shape) + tuple(second_shape), terms, like, check)
+
+    def lhs(self):
+        """The left-hand side, ``∂²H_ab/∂X_cd∂W_ef``."""
+        out = f"{self.of}_{self.out_labels}" if self.out_labels else self.of
+        first, second = self.in_labels[:self.split], self.in_labels[self.split:]
+        x = f"{self.by}_{first}" if first else self.by
+        y = f"{self.by_second}_{second}" if second else self.by_second
+        return f"∂²{out}/∂{x}∂{y}"
+
+    def _repr_latex_(self):
+        sizes = self.sizes
+        of, x, y = tex(self.of), tex(self.by), tex(self.by_second)
+        first, second = self.in_labels[:self.split], self.in_labels[self.split:]
+        out = f"{of}_{{{self.out_labels}}}" if self.out_labels else of
+        x = f"{x}_{{{first}}}" if first else x
+        y = f"{y}_{{{second}}}" if second else y
+        rhs = tex(_join(self.terms, lambda t: t.tex(sizes)))
+        return rf"$\frac{{\partial^2 {out}}}{{\partial {x}\,\partial {y}}} = {rhs}$"
+
+    def vjp(self, g):
+        raise TypeError("a second derivative has no VJP here: contract it with "
+                        "jac.contract or materialise it")
+
+    jvp = vjp
+

@@ -8,6 +8,9 @@ Each output entry is one input entry (or none), so the Jacobian is a
 Its VJP adds ``g`` into a zero array at ``p``. When an index repeats —
 an embedding table read at the same token twice — the contributions *add
 up* there (a scatter-add, ``np.add.at``), which plain assignment would lose.
+
+All of them are linear — the selection does not depend on the values — so
+their second derivatives are zero.
 """
 import numpy as np
 
@@ -39,7 +42,8 @@ class Getitem(Op):
     ``∂y_a/∂X_c = δ(c, p_a)`` with ``p = arange(X.size).reshape(X.shape)[index]``:
     the index applied to the entries' own positions. VJP: ``g`` added into
     zeros at ``p`` (``np.add.at``; repeated indices accumulate). JVP:
-    ``t[index]``.
+    ``t[index]``. Linear (the index is a constant): its second derivative
+    is zero.
 
     >>> import jacobians as jac
     >>> print(jac.getitem.formula(np.ones((4, 3)), (slice(None), 0)))
@@ -48,6 +52,7 @@ class Getitem(Op):
     array([2., 0., 1.])
     """
     name = "getitem"
+    linear = True
     arg_names = ("X",)
     params = required = trailing = ("index",)
     out_name = "y"
@@ -103,9 +108,11 @@ class Concatenate(Op):
     ``∂Y/∂Xk`` selects the block of ``Y`` that came from ``Xk``:
     ``∂Y_a/∂Xk_c = δ(c, p_a)`` where ``p`` holds ``Xk``'s flat positions in
     its block and ``−1`` (no entry) elsewhere. VJP: the block of ``g``
-    (a slice); JVP: ``t`` placed in its block, zeros around it.
+    (a slice); JVP: ``t`` placed in its block, zeros around it. Linear:
+    every second derivative is zero.
     """
     name = "concatenate"
+    linear = True
     variadic = True
     params = trailing = ("axis",)
     out_name = "Y"
@@ -196,6 +203,7 @@ class Stack(Concatenate):
     -----
     A concatenation of the arrays each given a new axis of size 1:
     ``∂Y/∂Xk`` selects slice ``k`` along ``axis``. VJP: that slice of ``g``.
+    Linear, as concatenate: every second derivative is zero.
     """
     name = "stack"
     examples = ((((2, 3), (2, 3)), {}), (((3,), (3,), (3,)), {"axis": 1}),
@@ -258,8 +266,8 @@ def split(X, indices_or_sections, axis=0):
 class ExpandDims(Reshape):
     """``y = expand_dims(X, axis)``: new axes of size 1.
 
-    A reshape, so its Jacobian is one delta between flat indices and its
-    VJP reshapes ``g`` back.
+    A reshape, so its Jacobian is one delta between flat indices, its
+    VJP reshapes ``g`` back and its second derivative is zero (it is linear).
     """
     name = "expand_dims"
     params = required = trailing = ("axis",)
@@ -294,7 +302,7 @@ expand_dims = ExpandDims()
 class Squeeze(ExpandDims):
     """``y = squeeze(X, axis)``: axes of size 1 removed (all of them when ``axis`` is None).
 
-    A reshape, like :data:`expand_dims`.
+    A reshape, like :data:`expand_dims`: linear, its second derivative zero.
     """
     name = "squeeze"
     params = trailing = ("axis",)

@@ -86,6 +86,13 @@ class Einsum(Op):
     ``"ii->i"``). VJP: the same einsum with ``g`` in the operand's place and
     the operand's subscripts as output; JVP: with ``t`` in its place.
 
+    Second derivative: zero w.r.t. one operand twice (``E`` is linear in
+    each). Across two operands it is the einsum of the remaining ones, with
+    each label of the two tied by a delta to its output label, or to its
+    place in the other operand of the two when they share a summed label:
+    ``∂²E_ab/∂A_cd∂C_ef = δ_ac B_de δ_bf`` for ``"ij,jk,kl->il"``, and
+    ``∂²E_ab/∂A_cd∂B_ef = δ_ac δ_de δ_bf`` for ``"ij,jk->ik"``.
+
     >>> import jacobians as jac
     >>> A, B = np.ones((2, 3)), np.ones((3, 4))
     >>> print(jac.einsum.formula("ij,jk->ik", A, B, wrt=1))
@@ -155,6 +162,44 @@ class Einsum(Op):
                                         jacobian_label)
         parts.insert(0 if others[0] < wrt else len(parts), coefficient)
         return [term(*parts)]
+
+    def _second_terms(self, i, j, args, out, labels, names, spec):
+        if i == j:  # linear in each operand
+            return []
+        terms, output = parse_spec(spec, [a.ndim for a in args])
+        O = labels[0]
+        # The two operands in spec order, each with its labels in this second derivative.
+        pair = sorted([(i, labels[1]), (j, labels[2])])
+        # Each einsum label's label here: its output axis, else its first place in the pair.
+        jacobian_label = {}
+        for k, L in reversed(pair):
+            jacobian_label.update({x: L[p] for p, x in reversed(list(enumerate(terms[k])))})
+        jacobian_label.update({x: O[output.index(x)] for x in output})
+        sections = {}
+        for n, (k, L) in enumerate(pair):
+            parts = []
+            for p, x in enumerate(terms[k]):
+                first = terms[k].index(x)
+                if first < p:  # a repeated label: a diagonal of the operand
+                    parts.append(Delta(L[first], L[p]))
+                elif x in output:
+                    parts.append(Delta(O[output.index(x)], L[p]))
+                elif n == 1 and x in terms[pair[0][0]]:  # summed between the two
+                    tie = (jacobian_label[x], L[p])  # written with i's label first
+                    parts.append(Delta(*tie) if k == j else Delta(*tie[::-1]))
+            sections[k] = parts
+        own = terms[i] + terms[j]
+        others = [k for k in range(len(args)) if k not in (i, j)]
+        kept = set(own) | set(output)
+        if all(set(terms[k]) <= kept and len(set(terms[k])) == len(terms[k]) for k in others):
+            # Nothing is summed among the others: each is a factor of its own, in spec order.
+            for k in others:
+                sections[k] = [Factor(names[k], "".join(jacobian_label[x] for x in terms[k]),
+                                      args[k])]
+        else:
+            sections[others[0]] = [self._coefficient(others, terms, output, own, args, names,
+                                                      jacobian_label)]
+        return [term(*(p for k in sorted(sections) for p in sections[k]))]
 
     def _coefficient(self, others, terms, output, own, args, names, jacobian_label):
         """The other operands contracted onto the labels they share with the output or ``own``."""

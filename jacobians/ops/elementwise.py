@@ -7,6 +7,10 @@ For two arguments that broadcast (a bias row ``b`` added to every row of
 ``X``), an argument axis of size 1 — or missing — that the output stretches
 gets no delta: every output row depends on the same ``b_d``, so
 ``∂H_ab/∂b_c = δ_bc`` and the VJP sums ``g`` over the rows.
+
+Second derivatives are diagonal too: ``∂²U_a/∂Z_c∂Z_d = f''(Z)_a δ_ac δ_ad``,
+each of the two input groups tied to the output by the same deltas as in the
+Jacobian (so ``∂²Z_ab/∂X_cd∂Y_ef = δ_ac δ_bd δ_ae δ_bf`` for ``Z = X ⊙ Y``).
 """
 import operator
 from functools import lru_cache
@@ -58,10 +62,19 @@ class Elementwise(Op):
     array that broadcasts to the output's shape), or the int ±1 when it is
     that constant; ``partial_names[i]`` prints it, ``{0}``/``{1}`` standing
     for the arguments' names.
+
+    Second derivatives likewise: ``_second_partial(i, j, args, out)``, called
+    with ``i ≤ j``, returns ``∂²out/∂args[i]∂args[j]`` entry by entry (an
+    array that broadcasts to the output's shape), a float when it is that
+    constant, the int ±1 when the term is deltas alone, or the int 0 when it
+    is zero; ``second_names[(i, j)]`` prints it. Ops linear in every
+    argument set ``linear = True`` instead.
     """
 
     partial_names = ()
     partial_latex = ()
+    second_names = {}
+    second_latex = {}
 
     def __init__(self):
         super().__init__()
@@ -87,6 +100,38 @@ class Elementwise(Op):
     def _partial_name(self, wrt, names, **params):
         latex = self.partial_latex[wrt].format(*names) if self.partial_latex else None
         return self.partial_names[wrt].format(*names), latex
+
+    def _second_terms(self, i, j, args, out, labels, names, **params):
+        # f''_a times the deltas tying I to O and those tying J to O: each input
+        # axis the output does not stretch is tied to its output axis, as in _terms.
+        if self.linear:
+            return []
+        pair = (min(i, j), max(i, j))  # a second derivative is symmetric: stated for i ≤ j
+        value = self._second_partial(*pair, args, out, **params)
+        if isinstance(value, int) and value == 0:
+            return []
+        O, I, J = labels
+        deltas = (_deltas((O, I), args[i].shape, out.shape) +
+                  _deltas((O, J), args[j].shape, out.shape))
+        if isinstance(value, int):  # ±1: only deltas
+            return [term(*deltas, sign=value)]
+        key = (pair, names, param_key(params))
+        if key not in self._partial_names:
+            remember(self._partial_names, key, self._second_name(*pair, names, **params))
+        name, latex = self._partial_names[key]
+        if type(value) is float:  # a constant: one factor without labels (not a 0-d result)
+            return [term(Factor(name, "", np.float64(value), latex), *deltas)]
+        if value.shape != out.shape:
+            value = np.broadcast_to(value, out.shape)
+        return [term(Factor(name, O, value, latex), *deltas)]
+
+    def _second_partial(self, i, j, args, out, **params):
+        raise NotImplementedError(f"{self.name} states no second derivative")
+
+    def _second_name(self, i, j, names, **params):
+        latex = self.second_latex.get((i, j))
+        return (self.second_names[(i, j)].format(*names),
+                latex.format(*names) if latex else None)
 
     def vjp_rule(self, wrt, g, args, out, **params):
         # g ⊙ f'(Z): the diagonal Jacobian's product collapses to a Hadamard product
@@ -122,8 +167,12 @@ class Binary(Elementwise):
 
 
 class Add(Binary):
-    """``Z = X + Y``; ``∂Z_ab/∂X_cd = δ_ac δ_bd``; VJP ``g`` (summed where broadcast)."""
+    """``Z = X + Y``; ``∂Z_ab/∂X_cd = δ_ac δ_bd``; VJP ``g`` (summed where broadcast).
+
+    Linear: every second derivative is zero.
+    """
     name = "add"
+    linear = True
     _value = staticmethod(np.add)
 
     def _partial(self, wrt, args, out, **params):
@@ -134,8 +183,12 @@ add = Add()
 
 
 class Subtract(Binary):
-    """``Z = X − Y``; ``∂Z/∂Y = −δ δ``; VJP ``−g`` for ``Y``."""
+    """``Z = X − Y``; ``∂Z/∂Y = −δ δ``; VJP ``−g`` for ``Y``.
+
+    Linear: every second derivative is zero.
+    """
     name = "subtract"
+    linear = True
     _value = staticmethod(np.subtract)
 
     def _partial(self, wrt, args, out, **params):
@@ -146,7 +199,11 @@ subtract = Subtract()
 
 
 class Multiply(Binary):
-    """``Z = X ⊙ Y`` (Hadamard); ``∂Z_ab/∂X_cd = Y_ab δ_ac δ_bd``; VJP ``g ⊙ Y``."""
+    """``Z = X ⊙ Y`` (Hadamard); ``∂Z_ab/∂X_cd = Y_ab δ_ac δ_bd``; VJP ``g ⊙ Y``.
+
+    Second derivatives: ``∂²Z_ab/∂X_cd∂Y_ef = δ_ac δ_bd δ_ae δ_bf``; those in
+    ``X`` alone or ``Y`` alone are zero.
+    """
     name = "multiply"
     partial_names = ("{1}", "{0}")
     _value = staticmethod(np.multiply)
@@ -154,21 +211,36 @@ class Multiply(Binary):
     def _partial(self, wrt, args, out, **params):
         return args[1 - wrt]
 
+    def _second_partial(self, i, j, args, out, **params):
+        return 1 if i != j else 0
+
 
 multiply = Multiply()
 
 
 class Divide(Binary):
-    """``Z = X / Y``; ``∂Z/∂X = (1/Y) δ δ``, ``∂Z/∂Y = −(X/Y²) δ δ``."""
+    """``Z = X / Y``; ``∂Z/∂X = (1/Y) δ δ``, ``∂Z/∂Y = −(X/Y²) δ δ``.
+
+    Second derivatives: ``∂²Z/∂X∂Y = −(1/Y²) δ δ δ δ``,
+    ``∂²Z/∂Y∂Y = (2X/Y³) δ δ δ δ``, and ``∂²Z/∂X∂X = 0``.
+    """
     name = "divide"
     partial_names = ("1/{1}", "−{0}/{1}²")
     partial_latex = (r"\frac{{1}}{{{1}}}", r"\left(-\frac{{{0}}}{{{1}^2}}\right)")
+    second_names = {(0, 1): "−1/{1}²", (1, 1): "2{0}/{1}³"}
+    second_latex = {(0, 1): r"\left(-\frac{{1}}{{{1}^2}}\right)", (1, 1): r"\frac{{2{0}}}{{{1}^3}}"}
     domains = (REAL, Domain("nonzero", " (it divides)"))
     _value = staticmethod(np.divide)
 
     def _partial(self, wrt, args, out, **params):
         X, Y = args
         return 1 / Y if wrt == 0 else -X / Y**2
+
+    def _second_partial(self, i, j, args, out, **params):
+        X, Y = args
+        if j == 0:
+            return 0
+        return -1 / Y**2 if i == 0 else 2 * X / Y**3
 
 
 divide = Divide()
@@ -193,6 +265,10 @@ class Maximum(Binary):
     PyTorch choose, so the two partials still add up to 1 (the printed
     ``𝟙[X>Y]`` is ½ there). VJP ``g ⊙ 𝟙[X>Y]``, summed where broadcast.
 
+    Every second derivative is zero almost everywhere: max is linear on
+    each side of the tie, and at the tie the derivative of the step is no
+    function; it is taken as 0, as the frameworks give.
+
     >>> import jacobians as jac
     >>> jac.maximum.vjp(1.0, 2.0, 2.0, wrt=(0, 1))
     (array(0.5), array(0.5))
@@ -205,6 +281,9 @@ class Maximum(Binary):
     def _partial(self, wrt, args, out, **params):
         X, Y = args
         return _wins(X, Y, np.greater) if wrt == 0 else _wins(Y, X, np.greater)
+
+    def _second_partial(self, i, j, args, out, **params):
+        return 0  # piecewise linear: zero away from the kink (see the docstring)
 
 
 maximum = Maximum()
@@ -219,6 +298,9 @@ class Minimum(Binary):
     ``∂Z_ab/∂Y_cd = 𝟙[Y<X]_ab δ_ac δ_bd``. At a tie (``X = Y``) each side
     gets ½, as JAX and PyTorch choose (the printed ``𝟙[X<Y]`` is ½ there).
     VJP ``g ⊙ 𝟙[X<Y]``, summed where broadcast.
+
+    Every second derivative is zero almost everywhere: at the tie it is no
+    function, and is taken as 0, as the frameworks give.
     """
     name = "minimum"
     partial_names = ("𝟙[{0}<{1}]", "𝟙[{1}<{0}]")
@@ -228,6 +310,9 @@ class Minimum(Binary):
     def _partial(self, wrt, args, out, **params):
         X, Y = args
         return _wins(X, Y, np.less) if wrt == 0 else _wins(Y, X, np.less)
+
+    def _second_partial(self, i, j, args, out, **params):
+        return 0  # piecewise linear: zero away from the kink (see the docstring)
 
 
 minimum = Minimum()
@@ -283,8 +368,14 @@ class Where(Elementwise):
     There are no ties: every entry has exactly one source. An axis of ``X``
     or ``Y`` that broadcasting stretches gets no delta, and its VJP
     ``g ⊙ 𝟙[C]`` is summed over it.
+
+    For a fixed condition ``Z`` is linear in ``X`` and ``Y``, so every second
+    derivative is zero. (Were the condition made from ``X``, as in
+    ``where(X > 0, X, 0)``, the function would be piecewise linear: zero
+    almost everywhere, and taken as 0 at the switch, as the frameworks give.)
     """
     name = "where"
+    linear = True  # in X and Y, for the constant condition
     arg_names = ("X", "Y")
     out_name = "Z"
     params = required = ("condition",)
@@ -342,8 +433,9 @@ where = Where()
 # One argument: f'(Z) on the diagonal.
 # ----------------------------------------------------------------------------
 class Negative(Unary):
-    """``U = −Z``; ``∂U/∂Z = −δ δ``; VJP ``−g``."""
+    """``U = −Z``; ``∂U/∂Z = −δ δ``; VJP ``−g``. Linear: ``f'' = 0``."""
     name = "negative"
+    linear = True
     _value = staticmethod(np.negative)
 
     def _partial(self, wrt, args, out, **params):
@@ -354,13 +446,18 @@ negative = Negative()
 
 
 class Exp(Unary):
-    """``U = exp(Z)``; ``f' = exp(Z) = U``; VJP ``g ⊙ U``."""
+    """``U = exp(Z)``; ``f' = exp(Z) = U``; VJP ``g ⊙ U``; ``f'' = exp(Z) = U``."""
     name = "exp"
     partial_names = ("exp({0})",)
     partial_latex = (r"\exp({0})",)
+    second_names = {(0, 0): "exp({0})"}
+    second_latex = {(0, 0): r"\exp({0})"}
     _value = staticmethod(np.exp)
 
     def _partial(self, wrt, args, out, **params):
+        return out
+
+    def _second_partial(self, i, j, args, out, **params):
         return out
 
 
@@ -368,29 +465,39 @@ exp = Exp()
 
 
 class Log(Unary):
-    """``U = log(Z)`` for positive Z; ``f' = 1/Z``; VJP ``g / Z``."""
+    """``U = log(Z)`` for positive Z; ``f' = 1/Z``; VJP ``g / Z``; ``f'' = −1/Z²``."""
     name = "log"
     partial_names = ("1/{0}",)
     partial_latex = (r"\frac{{1}}{{{0}}}",)
+    second_names = {(0, 0): "−1/{0}²"}
+    second_latex = {(0, 0): r"\left(-\frac{{1}}{{{0}^2}}\right)"}
     domains = (Domain("positive", " (log is taken)"),)
     _value = staticmethod(np.log)
 
     def _partial(self, wrt, args, out, **params):
         return 1 / args[0]
 
+    def _second_partial(self, i, j, args, out, **params):
+        return -1 / args[0]**2
+
 
 log = Log()
 
 
 class Tanh(Unary):
-    """``U = tanh(Z)``; ``f' = 1 − U²``; VJP ``g ⊙ (1 − U²)``."""
+    """``U = tanh(Z)``; ``f' = 1 − U²``; VJP ``g ⊙ (1 − U²)``; ``f'' = −2U(1 − U²)``."""
     name = "tanh"
     partial_names = ("(1 − tanh²({0}))",)
     partial_latex = (r"(1-\tanh^2({0}))",)
+    second_names = {(0, 0): "−2tanh({0})(1 − tanh²({0}))"}
+    second_latex = {(0, 0): r"\left(-2\tanh({0})(1-\tanh^2({0}))\right)"}
     _value = staticmethod(np.tanh)
 
     def _partial(self, wrt, args, out, **params):
         return 1 - out**2
+
+    def _second_partial(self, i, j, args, out, **params):
+        return -2 * out * (1 - out**2)
 
 
 tanh = Tanh()
@@ -403,10 +510,15 @@ def _sigmoid(z):
 
 
 class Sigmoid(Unary):
-    """``U = σ(Z) = 1/(1 + e^{−Z})``; ``σ' = U(1 − U)``; VJP ``g ⊙ U ⊙ (1 − U)``."""
+    """``U = σ(Z) = 1/(1 + e^{−Z})``; ``σ' = U(1 − U)``; VJP ``g ⊙ U ⊙ (1 − U)``.
+
+    ``σ'' = U(1 − U)(1 − 2U)``, printed ``σ''(Z)``.
+    """
     name = "sigmoid"
     partial_names = ("σ'({0})",)
     partial_latex = (r"\sigma'({0})",)
+    second_names = {(0, 0): "σ''({0})"}
+    second_latex = {(0, 0): r"\sigma''({0})"}
 
     def _value(self, Z):
         return _sigmoid(Z)
@@ -414,12 +526,19 @@ class Sigmoid(Unary):
     def _partial(self, wrt, args, out, **params):
         return out * (1 - out)
 
+    def _second_partial(self, i, j, args, out, **params):
+        return out * (1 - out) * (1 - 2 * out)
+
 
 sigmoid = Sigmoid()
 
 
 class Relu(Unary):
-    """``U = max(Z, 0)``; ``f' = 𝟙[Z > 0]`` (0 at Z = 0, as frameworks choose)."""
+    """``U = max(Z, 0)``; ``f' = 𝟙[Z > 0]`` (0 at Z = 0, as frameworks choose).
+
+    ``f'' = 0`` almost everywhere: at the kink ``Z = 0`` the second derivative
+    is no function, and is taken as 0, as the frameworks give.
+    """
     name = "relu"
     partial_names = ("𝟙[{0}>0]",)
     partial_latex = (r"\mathbb{{1}}[{0}>0]",)
@@ -430,6 +549,9 @@ class Relu(Unary):
 
     def _partial(self, wrt, args, out, **params):
         return (args[0] > 0).astype(np.float64)
+
+    def _second_partial(self, i, j, args, out, **params):
+        return 0  # piecewise linear: zero away from the kink (see the docstring)
 
 
 relu = Relu()
@@ -442,7 +564,8 @@ class Abs(Unary):
     -----
     ``∂U_ab/∂Z_cd = sign(Z)_ab δ_ac δ_bd``; VJP ``g ⊙ sign(Z)``. At the kink
     ``Z = 0`` the derivative is taken as 0 (``np.sign(0)``), as JAX and
-    PyTorch choose.
+    PyTorch choose. The second derivative is 0 almost everywhere; at the kink
+    it is no function, and is taken as 0, as the frameworks give.
     """
     name = "abs"
     partial_names = ("sign({0})",)
@@ -452,6 +575,9 @@ class Abs(Unary):
 
     def _partial(self, wrt, args, out, **params):
         return np.sign(args[0])
+
+    def _second_partial(self, i, j, args, out, **params):
+        return 0  # piecewise linear: zero away from the kink (see the docstring)
 
 
 abs = Abs()  # shadows the builtin abs in this module: the code here calls np.abs
@@ -501,6 +627,9 @@ class Clip(Elementwise):
 
     At a bound itself (``X = a_min`` or ``X = a_max``) the derivative is taken
     as 1, as PyTorch's ``clamp`` does. VJP ``g ⊙ 𝟙[a_min≤X≤a_max]``.
+
+    The second derivative is 0 almost everywhere; at a bound it is no
+    function, and is taken as 0, as the frameworks give.
     """
     name = "clip"
     arg_names = ("X",)
@@ -549,6 +678,9 @@ class Clip(Elementwise):
             inside = np.logical_and(X >= lo, X <= hi)
         return inside.astype(np.float64)
 
+    def _second_partial(self, i, j, args, out, **params):
+        return 0  # piecewise linear: zero away from the kink (see the docstring)
+
     def _partial_name(self, wrt, names, a_min=None, a_max=None):
         X = names[0]
         if a_min is not None:
@@ -566,44 +698,62 @@ clip = Clip()
 
 
 class Square(Unary):
-    """``U = Z²``; ``f' = 2Z``; VJP ``2 g ⊙ Z``."""
+    """``U = Z²``; ``f' = 2Z``; VJP ``2 g ⊙ Z``; ``f'' = 2``."""
     name = "square"
     partial_names = ("2{0}",)
+    second_names = {(0, 0): "2"}
     _value = staticmethod(np.square)
 
     def _partial(self, wrt, args, out, **params):
         return 2 * args[0]
+
+    def _second_partial(self, i, j, args, out, **params):
+        return 2.0
 
 
 square = Square()
 
 
 class Sqrt(Unary):
-    """``U = √Z`` for positive Z; ``f' = 1/(2√Z)``; VJP ``g / (2U)``."""
+    """``U = √Z`` for positive Z; ``f' = 1/(2√Z)``; VJP ``g / (2U)``.
+
+    ``f'' = −1/(4Z^(3/2)) = −1/(4U³)``.
+    """
     name = "sqrt"
     partial_names = ("1/(2√{0})",)
     partial_latex = (r"\frac{{1}}{{2\sqrt{{{0}}}}}",)
+    second_names = {(0, 0): "−1/(4{0}^(3/2))"}
+    second_latex = {(0, 0): r"\left(-\frac{{1}}{{4{0}^{{3/2}}}}\right)"}
     domains = (Domain("positive", " (the derivative is infinite at 0)"),)
     _value = staticmethod(np.sqrt)
 
     def _partial(self, wrt, args, out, **params):
         return 0.5 / out
 
+    def _second_partial(self, i, j, args, out, **params):
+        return -0.25 / out**3
+
 
 sqrt = Sqrt()
 
 
 class Softplus(Unary):
-    """``U = log(1 + e^Z)``; ``f' = σ(Z)``; VJP ``g ⊙ σ(Z)``."""
+    """``U = log(1 + e^Z)``; ``f' = σ(Z)``; VJP ``g ⊙ σ(Z)``; ``f'' = σ'(Z) = σ(1 − σ)``."""
     name = "softplus"
     partial_names = ("σ({0})",)
     partial_latex = (r"\sigma({0})",)
+    second_names = {(0, 0): "σ'({0})"}
+    second_latex = {(0, 0): r"\sigma'({0})"}
 
     def _value(self, Z):
         return np.logaddexp(0, Z)
 
     def _partial(self, wrt, args, out, **params):
         return _sigmoid(args[0])
+
+    def _second_partial(self, i, j, args, out, **params):
+        s = _sigmoid(args[0])
+        return s * (1 - s)
 
 
 softplus = Softplus()
@@ -614,6 +764,7 @@ class Power(Unary):
 
     ``Z`` must be positive unless ``p`` is a whole number, and nonzero when
     ``p`` is negative. For ``p = 0`` the value is 1 and the derivative 0.
+    ``f'' = p(p−1) Z^(p−2)``: 0 for ``p`` 0 or 1, and the constant 2 for ``p = 2``.
     """
     name = "power"
     params = required = ("exponent",)
@@ -643,6 +794,22 @@ class Power(Unary):
 
     def _partial_name(self, wrt, names, exponent):
         return f"{exponent:g}{names[0]}^{exponent - 1:g}", rf"{exponent:g}\,{names[0]}^{{{exponent - 1:g}}}"
+
+    def _second_partial(self, i, j, args, out, exponent):
+        if exponent in (0, 1):  # Z⁰ and Z¹ are linear, even where 0⁻¹ or 0⁻² would say inf
+            return 0
+        if exponent == 2:
+            return 2.0
+        return exponent * (exponent - 1) * np.power(args[0], exponent - 2.0)
+
+    def _second_name(self, i, j, names, exponent):
+        c, k = exponent * (exponent - 1), exponent - 2
+        if exponent == 2:
+            return "2", "2"
+        if k == 1:
+            return f"{c:g}{names[0]}", rf"{c:g}\,{names[0]}"
+        return (f"{c:g}{names[0]}^{k:g}".replace("-", "−"),
+                rf"\left({c:g}\,{names[0]}^{{{k:g}}}\right)")
 
 
 power = Power()
@@ -682,8 +849,10 @@ class BroadcastTo(Elementwise):
         ∂Y_ab/∂b_c = δ_bc
 
     The VJP sums ``g`` back over the stretched axes; the JVP broadcasts ``t``.
+    Linear: every second derivative is zero.
     """
     name = "broadcast_to"
+    linear = True
     arg_names = ("X",)
     out_name = "Y"
     params = required = trailing = ("shape",)

@@ -33,6 +33,12 @@ class Matmul(Op):
     VJPs: ``g Wᵀ`` and ``Xᵀ g`` (outer products when a side is a vector),
     per batch entry.
 
+    Second derivative: ``H`` is linear in each argument, so ``∂²H/∂X²`` and
+    ``∂²H/∂W²`` are zero; across them only deltas are left,
+    ``∂²H_ab/∂X_cd∂W_ef = δ_ac δ_de δ_bf`` (the row from X, the summed
+    index shared by X and W, the column from W), without ``δ_ac`` or
+    ``δ_bf`` for a vector side and with the batch deltas of each side.
+
     >>> import jacobians as jac
     >>> X, W = np.ones((4, 3)), np.ones((3, 2))
     >>> jac.matmul.jacobian(X, W, wrt=1).shape
@@ -99,6 +105,28 @@ class Matmul(Op):
         k = I[-2] if W.ndim >= 2 else I[-1]
         return [term(Factor(names[0], ob + rows + k, other), *ties, *tie)]
 
+    def _second_terms(self, i, j, args, out, labels, names):
+        if i == j:  # linear in each argument
+            return []
+        X, W = args
+        O = labels[0]
+        x, w = (labels[1], labels[2]) if i == 0 else (labels[2], labels[1])
+        batch = self._batch(X, W)
+        nb = len(batch)
+
+        def ties(mine, L):  # batch labels of one side, as in _terms
+            lead = nb - max(mine.ndim - 2, 0)
+            return [Delta(O[lead + k], L[k]) for k in range(max(mine.ndim - 2, 0))
+                    if mine.shape[k] == batch[lead + k]]
+        parts = ties(X, x) + ties(W, w)
+        if X.ndim >= 2:  # the row of H is X's row
+            parts.append(Delta(O[nb], x[-2]))
+        k = w[-2] if W.ndim >= 2 else w[-1]  # X's last axis is summed against W's k
+        parts.append(Delta(x[-1], k) if i == 0 else Delta(k, x[-1]))
+        if W.ndim >= 2:  # the column of H is W's column
+            parts.append(Delta(O[-1], w[-1]))
+        return [term(*parts)]
+
     def vjp_rule(self, wrt, g, args, out):
         X, W = args
         if X.ndim <= 2 and W.ndim <= 2:
@@ -130,7 +158,8 @@ matmul = Matmul()
 class Outer(Op):
     """``O = u vᵀ``; ``∂O_ab/∂u_c = δ_ac v_b``, ``∂O_ab/∂v_c = u_a δ_bc``.
 
-    VJPs ``g v`` and ``gᵀ u``.
+    VJPs ``g v`` and ``gᵀ u``. Second derivative: zero within ``u`` or
+    ``v`` (it is linear in each), ``∂²O_ab/∂u_c∂v_d = δ_ac δ_bd`` across.
     """
     name = "outer"
     arg_names = ("u", "v")
@@ -151,6 +180,13 @@ class Outer(Op):
             return [term(Delta(a, c), Factor(names[1], b, args[1]))]
         return [term(Factor(names[0], a, args[0]), Delta(b, c))]
 
+    def _second_terms(self, i, j, args, out, labels, names):
+        if i == j:  # linear in each argument
+            return []
+        (a, b), first, second = labels
+        u, v = (first, second) if i == 0 else (second, first)
+        return [term(Delta(a, u), Delta(b, v))]
+
     def vjp_rule(self, wrt, g, args, out):
         u, v = args
         return g @ v if wrt == 0 else g.T @ u
@@ -166,9 +202,10 @@ outer = Outer()
 class Transpose(Op):
     """``Y = Xᵀ`` (or any permutation of axes); ``∂Y_ab/∂X_cd = δ_ad δ_bc``.
 
-    The VJP transposes ``g`` back.
+    The VJP transposes ``g`` back. Linear: its second derivative is zero.
     """
     name = "transpose"
+    linear = True
     arg_names = ("X",)
     params = ("axes",)
     out_name = "Y"
@@ -206,9 +243,11 @@ class Reshape(Op):
     index. So the Jacobian is a single delta between the two flat indices —
     for X of shape (2, 3) and y of shape (6,), ``∂y_a/∂X_cd = δ(a, 3c+d)`` —
     the identity matrix with its rows and columns re-indexed. Eliminating it
-    reshapes ``g`` back: no number is computed.
+    reshapes ``g`` back: no number is computed. Linear: its second
+    derivative is zero.
     """
     name = "reshape"
+    linear = True
     arg_names = ("X",)
     params = required = trailing = ("shape",)
     out_name = "y"
@@ -241,8 +280,12 @@ reshape = Reshape()
 
 
 class Trace(Op):
-    """``t = tr(X) = Σ_k X_kk`` for square X; ``∂t/∂X_cd = δ_cd``; VJP ``g I``."""
+    """``t = tr(X) = Σ_k X_kk`` for square X; ``∂t/∂X_cd = δ_cd``; VJP ``g I``.
+
+    Linear: its second derivative is zero.
+    """
     name = "trace"
+    linear = True
     arg_names = ("X",)
     out_name = "t"
     examples = ((((3, 3),), {}),)

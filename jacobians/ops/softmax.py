@@ -36,6 +36,25 @@ def _across(O, I, axis):
     return O[:k] + I[k] + O[k + 1:]
 
 
+def _second_ties(labels, axis, along=()):
+    """The deltas of a term of a second derivative over ``(O, I, J)``, in axis order.
+
+    On every axis but the normalised one ``k``, I and J are tied to O (the
+    same row). Along ``k`` only those of ``δ(O_k, I_k)``, ``δ(O_k, J_k)``
+    and ``δ(I_k, J_k)`` named in ``along`` (``"OI"``, ``"OJ"``, ``"IJ"``).
+    """
+    O, I, J = labels
+    k = axis % len(O)
+    deltas = []
+    for m in range(len(O)):
+        if m != k:
+            deltas += [Delta(O[m], I[m]), Delta(O[m], J[m])]
+            continue
+        named = {"OI": (O[m], I[m]), "OJ": (O[m], J[m]), "IJ": (I[m], J[m])}
+        deltas += [Delta(*named[x]) for x in ("OI", "OJ", "IJ") if x in along]
+    return deltas
+
+
 class _OneAxis(Op):
     """An op that normalises ``Z`` over one axis, the last by default."""
 
@@ -77,6 +96,11 @@ class Softmax(_OneAxis):
     ``∂S_ab/∂Z_cd = S_ab δ_ac δ_bd − S_ab S_cb δ_bd`` — in general the second
     term has a delta for every axis but the normalised one.
     VJP ``s ⊙ (g − Σ_axis g ⊙ s)``.
+
+    Second derivative, a third-order tensor per row:
+    ``∂²s_a/∂z_c∂z_e = s_a (δ_ac − s_c)(δ_ae − s_e) − s_a s_c (δ_ce − s_e)``,
+    which expands to ``s_a δ_ac δ_ae − s_a s_e δ_ac − s_a s_c δ_ae −
+    s_a s_c δ_ce + 2 s_a s_c s_e``; rows are tied by deltas as above.
     """
     name = "softmax"
     out_name = "s"
@@ -90,6 +114,18 @@ class Softmax(_OneAxis):
         s = names[-1]
         return [term(Factor(s, O, out), *deltas),
                 term(Factor(s, O, out), Factor(s, _across(O, I, axis), out), *rows, sign=-1)]
+
+    def _second_terms(self, i, j, args, out, labels, names, axis=-1):
+        O, I, J = labels
+        name = names[-1]
+        s_a = Factor(name, O, out)
+        s_c, s_e = (Factor(name, _across(O, L, axis), out) for L in (I, J))
+        return [term(s_a, *_second_ties(labels, axis, ("OI", "OJ"))),
+                term(s_a, s_e, *_second_ties(labels, axis, ("OI",)), sign=-1),
+                term(s_a, s_c, *_second_ties(labels, axis, ("OJ",)), sign=-1),
+                term(s_a, s_c, *_second_ties(labels, axis, ("IJ",)), sign=-1),
+                term(Factor("2", "", np.float64(2)), s_a, s_c, s_e,
+                     *_second_ties(labels, axis))]
 
     def vjp_rule(self, wrt, g, args, out, axis=-1):
         return out * (g - (g * out).sum(axis=axis, keepdims=True))
@@ -116,6 +152,10 @@ class LogSoftmax(_OneAxis):
     ``∂l_a/∂z_c = δ_ac − s_c`` with ``s = softmax(z)``; for a matrix over its
     rows ``∂L_ab/∂Z_cd = δ_ac δ_bd − S_ad δ_ac``, over axis 0
     ``∂L_ab/∂Z_cd = δ_ac δ_bd − S_cb δ_bd``. VJP ``g − s Σ_axis g``.
+
+    Second derivative: ``∂²l_a/∂z_c∂z_e = −(s_c δ_ce − s_c s_e)``, the same
+    for every ``a`` of the row (minus softmax's Jacobian); rows are tied by
+    deltas.
     """
     name = "log_softmax"
     out_name = "l"
@@ -128,6 +168,13 @@ class LogSoftmax(_OneAxis):
         s = cased("s", out.ndim)  # the softmax, exp(l)
         return [term(*deltas),
                 term(Factor(s, _across(O, I, axis), np.exp(out)), *rows, sign=-1)]
+
+    def _second_terms(self, i, j, args, out, labels, names, axis=-1):
+        O, I, J = labels
+        name, s = cased("s", out.ndim), np.exp(out)  # the softmax, exp(l)
+        s_c, s_e = (Factor(name, _across(O, L, axis), s) for L in (I, J))
+        return [term(s_c, *_second_ties(labels, axis, ("IJ",)), sign=-1),
+                term(s_c, s_e, *_second_ties(labels, axis))]
 
     def vjp_rule(self, wrt, g, args, out, axis=-1):
         return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
@@ -156,6 +203,10 @@ class CrossEntropy(Op):
     -----
     ``∂L/∂p_c = −y_c / p_c`` and ``∂L/∂y_c = −log p_c``. VJPs
     ``−g y / p`` and ``−g log p``.
+
+    Second derivatives: ``∂²L/∂p_c∂p_e = (y/p²)_c δ_ce``,
+    ``∂²L/∂p_c∂y_e = −(1/p)_c δ_ce`` and ``∂²L/∂y_c∂y_e = 0`` (L is linear
+    in y).
     """
     name = "cross_entropy"
     arg_names = ("p", "y")
@@ -176,6 +227,18 @@ class CrossEntropy(Op):
             return [term(Factor(f"{names[1]}/{names[0]}", I, y / p,
                                 rf"\frac{{{names[1]}}}{{{names[0]}}}"), sign=-1)]
         return [term(Factor(f"log {names[0]}", I, np.log(p), rf"\log {names[0]}"), sign=-1)]
+
+    def _second_terms(self, i, j, args, out, labels, names):
+        if i == j == 1:  # linear in y
+            return []
+        p, y = args
+        _, I, J = labels
+        same = [Delta(c, e) for c, e in zip(I, J)]
+        if i == j == 0:
+            return [term(Factor(f"{names[1]}/{names[0]}²", I, y / (p * p),
+                                rf"\frac{{{names[1]}}}{{{names[0]}^2}}"), *same)]
+        return [term(Factor(f"1/{names[0]}", I if i == 0 else J, 1 / p,
+                            rf"\frac{{1}}{{{names[0]}}}"), *same, sign=-1)]
 
     def vjp_rule(self, wrt, g, args, out):
         p, y = args
@@ -198,6 +261,11 @@ class SoftmaxCrossEntropy(Op):
     mass ``Σ_last y`` (1 for a one-hot row): ``L = Σ_rows m lse(z) − Σ y ⊙ z``,
     so ``∂L/∂z_c = m s_c − y_c`` — no division by ``p`` anywhere, and for
     one-hot rows the familiar ``softmax(z) − y``. ``∂L/∂y_c = −log s_c``.
+
+    Second derivatives, with ``c`` and ``e`` tied to the same row by deltas:
+    ``∂²L/∂z_c∂z_e = m (s_c δ_ce − s_c s_e)`` (``m`` times softmax's
+    Jacobian); ``∂²L/∂z_c∂y_e = s_c − δ_ce``, since ``∂(m s_c)/∂y_e = s_c``
+    for every ``e`` of the row; ``∂²L/∂y_c∂y_e = 0`` (L is linear in y).
     """
     name = "softmax_cross_entropy"
     arg_names = ("z", "y")
@@ -223,6 +291,20 @@ class SoftmaxCrossEntropy(Op):
             return [term(Factor("m s", I, self._mass_times_softmax(z, y), r"m\,s")),
                     term(Factor(names[1], I, y), sign=-1)]
         return [term(Factor("log s", I, _log_softmax(z), r"\log s"), sign=-1)]
+
+    def _second_terms(self, i, j, args, out, labels, names):
+        if i == j == 1:  # linear in y
+            return []
+        z, y = args
+        _, I, J = labels
+        rows = [Delta(c, e) for c, e in zip(I[:-1], J[:-1])]  # c and e in the same row
+        same = rows + [Delta(I[-1], J[-1])]
+        s = np.exp(_log_softmax(z))
+        if i == j == 0:
+            ms = self._mass_times_softmax(z, y)
+            return [term(Factor("m s", I, ms, r"m\,s"), *same),
+                    term(Factor("m s", I, ms, r"m\,s"), Factor("s", J, s), *rows, sign=-1)]
+        return [term(Factor("s", I if i == 0 else J, s), *rows), term(*same, sign=-1)]
 
     def vjp_rule(self, wrt, g, args, out):
         z, y = args

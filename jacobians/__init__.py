@@ -15,8 +15,8 @@ from .check import (Agreement, check_answer, check_jacobian, check_jvp, check_vj
 from .chain import ChainRule, chain_rule, compose, grad, jacobian, jvp, paths, vjp
 from .cost import ModelCost, Sweep, cost_row, model_cost, sweep
 from .derive import Program, derive
-from .second import (ModeCost, check_hessian, check_hvp, check_symmetric, gauss_newton,
-                     hessian, hvp, jacfwd, jacrev, mode_cost)
+from .second import (HessianCost, ModeCost, check_hessian, check_hvp, check_symmetric,
+                     gauss_newton, hessian, hessian_cost, hvp, jacfwd, jacrev, mode_cost)
 from .graph import Graph, name, trace_graph
 from .index import Delta, Derivative, Factor, Term
 from .limits import (JacobianTooLarge, get_memory_limit, memory_limit, set_memory_limit)

@@ -98,15 +98,23 @@ def hessian(f, wrt=0):
     return second
 
 
-def _second_order_chain(graph, x, y):
-    """``∂²out/∂x∂y`` by the second-order chain rule, forward from the inputs."""
+def _second_order_chain(graph, x, y, values=None):
+    """``∂²out/∂x∂y`` by the second-order chain rule, forward from the inputs.
+
+    ``values`` (by node index) replaces the graph's: Shaped arrays count the
+    run instead of computing it, and nothing is refused for its size.
+    """
     out = graph.output
+    like = None if values is None else values[0]
     instead = "jac.hvp(f, ...), which never forms the Hessian"
-    check_fits(out.shape + x.shape + y.shape, f"the Hessian ∂²{out.name}/∂{x.name}∂{y.name}",
-               instead)
+
+    def fits(shape, what):
+        if values is None:
+            check_fits(shape, what, instead)
+    fits(out.shape + x.shape + y.shape, f"the Hessian ∂²{out.name}/∂{x.name}∂{y.name}")
     # By node index: ∂node/∂x, ∂node/∂y (the same table when x is y) and ∂²node/∂x∂y.
-    jx = {x.index: np.eye(x.size).reshape(x.shape * 2)}
-    jy = jx if y is x else {y.index: np.eye(y.size).reshape(y.shape * 2)}
+    jx = {x.index: np.eye(x.size, like=like).reshape(x.shape * 2)}
+    jy = jx if y is x else {y.index: np.eye(y.size, like=like).reshape(y.shape * 2)}
     hxy = {}
     cx, cy = _letters(x.ndim, y.ndim)
     for node in graph.nodes[:out.index + 1]:
@@ -121,9 +129,9 @@ def _second_order_chain(graph, x, y):
 
         def local(k):
             if k not in locals_:
-                check_fits(node.shape + parents[k].shape,
-                           f"the local Jacobian ∂{node.name}/∂{parents[k].name}", instead)
-                locals_[k] = node.derivative(k).materialise(instead=instead)
+                fits(node.shape + parents[k].shape,
+                     f"the local Jacobian ∂{node.name}/∂{parents[k].name}")
+                locals_[k] = node.derivative(k, values).materialise(instead=instead)
             return locals_[k]
         for table, letters in ((jx, cx),) if jy is jx else ((jx, cx), (jy, cy)):
             total = None
@@ -133,31 +141,35 @@ def _second_order_chain(graph, x, y):
                     total = _add(total, contract(spec, local(k), table[p.index]))
             if total is not None:
                 table[node.index] = total
-        check_fits(node.shape + x.shape + y.shape, f"∂²{node.name}/∂{x.name}∂{y.name}", instead)
+
+        def second_share(spec, *operands):
+            # Checked only when a share is formed: a node linear in its parents (H = X W)
+            # has none, and holds no ∂²H/∂x∂y at all.
+            fits(node.shape + x.shape + y.shape, f"∂²{node.name}/∂{x.name}∂{y.name}")
+            return contract(spec, *operands)
         total = None
         for k, p in enumerate(parents):
             if p.index in hxy:
                 spec = f"{o}{spell[k]},{spell[k]}{cx}{cy}->{o}{cx}{cy}"
-                total = _add(total, contract(spec, local(k), hxy[p.index]))
+                total = _add(total, second_share(spec, local(k), hxy[p.index]))
         for k, p in enumerate(parents):
             for m, q in enumerate(parents):
                 if p.index not in jx or q.index not in jy:
                     continue
-                check_fits(node.shape + p.shape + q.shape,
-                           f"the local second derivative ∂²{node.name}/∂{p.name}∂{q.name}",
-                           instead)
+                args = tuple(n.value if values is None else values[n.index] for n in parents)
                 B = node.op.second_derivative_at(
-                    k, m, tuple(n.value for n in parents), node.value, **node.params)
+                    k, m, args, node.value if values is None else values[node.index],
+                    **node.params)
                 if not B.terms:
                     continue
                 second = again[m] if m == k else spell[m]
                 spec = f"{o}{spell[k]}{second},{spell[k]}{cx},{second}{cy}->{o}{cx}{cy}"
-                total = _add(total, contract(spec, B.materialise(instead=instead),
-                                             jx[p.index], jy[q.index]))
+                total = _add(total, second_share(spec, B.materialise(instead=instead),
+                                                 jx[p.index], jy[q.index]))
         if total is not None:
             hxy[node.index] = total
     result = hxy.get(out.index)
-    return np.zeros(out.shape + x.shape + y.shape) if result is None else result
+    return np.zeros(out.shape + x.shape + y.shape, like=like) if result is None else result
 
 
 def hvp(f, wrt=0, mode="forward-over-reverse"):
@@ -325,6 +337,67 @@ def mode_cost(f, args, wrt=0):
             reverse(graph, tally.array(out.shape, held=False), HAND, [source], values)
         counts.append(tally.flops - before)
     return ModeCost(source.size, out.size, *counts)
+
+
+@dataclass(frozen=True)
+class HessianCost:
+    """The Hessian of a scalar ``f`` naively, against ``n`` HVPs, against one HVP.
+
+    Attributes
+    ----------
+    entries : int
+        ``n``, the entries of ``x``: the HVPs that make the whole Hessian.
+    naive_flops, naive_peak_bytes : int
+        :func:`hessian`'s second-order chain rule, counted on shapes.
+    hvp_flops, hvp_peak_bytes : int
+        One forward-over-reverse :func:`hvp`: a forward sweep through the
+        traced gradient, counted on shapes.
+    """
+
+    entries: int
+    naive_flops: int
+    naive_peak_bytes: int
+    hvp_flops: int
+    hvp_peak_bytes: int
+
+    @property
+    def hvps_flops(self):
+        """The whole Hessian as ``n`` HVPs, one per column."""
+        return self.entries * self.hvp_flops
+
+    def __str__(self):
+        return (f"naive Hessian: {self.naive_flops:,} FLOPs, {self.naive_peak_bytes:,} B at "
+                f"its peak; {self.entries} HVPs: {self.hvps_flops:,} FLOPs; one HVP: "
+                f"{self.hvp_flops:,} FLOPs, {self.hvp_peak_bytes:,} B")
+
+
+def hessian_cost(f, args, wrt=0):
+    """Count :func:`hessian` against ``n`` HVPs against one, on shapes: nothing allocated.
+
+    Returns
+    -------
+    HessianCost
+
+    Examples
+    --------
+    >>> import jacobians as jac
+    >>> from jacobians.examples import QUESTIONS
+    >>> q = QUESTIONS["Q0"]
+    >>> cost = jac.hessian_cost(q.function, q.args(n=20, m=1500, p=1500))
+    >>> cost.naive_peak_bytes > 2**45, cost.hvp_peak_bytes < 2**26   # 32 TiB, 64 MiB
+    (True, True)
+    """
+    (i,), _ = wrt_indices(wrt, len(args))
+    graph = trace_graph(f, *args)
+    tally = Tally()
+    _second_order_chain(graph, graph.inputs[i], graph.inputs[i], shaped_values(graph, tally))
+    gradient = trace_graph(grad(f, wrt=i), *args)
+    hvp_tally = Tally()
+    source = gradient.inputs[i]
+    forward(gradient, {source: hvp_tally.array(source.shape, held=False)}, HAND,
+            shaped_values(gradient, hvp_tally))
+    return HessianCost(graph.inputs[i].size, tally.flops, tally.peak, hvp_tally.flops,
+                       hvp_tally.peak)
 
 
 def gauss_newton(residual, wrt=0):

@@ -136,3 +136,19 @@ def test_bad_arguments_are_explained():
         jac.hvp(f, mode="sideways")
     with pytest.raises(ValueError, match="wrt=i or a pair"):
         jac.hessian(f, wrt=(0, 1, 2))
+
+
+def test_hessian_cost_counts_what_the_naive_hessian_and_an_hvp_do():
+    q = QUESTIONS["Q0"]
+    n = 3
+    W, X, v, y = q.args(n=n, m=n, p=n)
+    cost = jac.hessian_cost(q.function, (W, X, v, y))
+    assert cost.entries == n * n and cost.hvps_flops == n * n * cost.hvp_flops
+    # One HVP is a forward sweep through the gradient: a few matrix products of
+    # the model's size, so about as many FLOPs as a gradient (2n³ per product).
+    assert 2 * n**3 < cost.hvp_flops < 40 * n**3
+    # The naive Hessian holds the 4th-order ∂²l/∂W∂W (n⁴ entries) at least.
+    assert cost.naive_peak_bytes >= 8 * n**4
+    assert cost.naive_flops > cost.hvps_flops
+    big = jac.hessian_cost(q.function, q.args(n=20, m=1500, p=1500))
+    assert big.naive_peak_bytes >= 8 * 1500**4 and big.hvp_peak_bytes < 2**27

@@ -86,8 +86,9 @@ def cost(size=None, sweeps=("Q0",), sizes=(8, 16, 32, 64, 128), repeat=11, out=N
               f"tracemalloc, one separate run each")
     for key in sweeps:
         grown = sweep(key, sizes, measured, repeat, progress=False if quiet else None)
+        fitted = min(FIT_LARGEST, len(set(sizes)))
         print(f"\n{key} as N grows ({grown.scale} = N); a cost growing as Nᵏ has slope k, "
-              f"fitted on the {FIT_LARGEST} largest sizes\n")
+              f"fitted on the {fitted} largest sizes\n")
         print(grown)
         if figures:
             if folder is None:
@@ -204,7 +205,7 @@ def build_parser():
     costs.add_argument("--quiet", action="store_true", help="no progress bar")
     drawn = commands.add_parser(
         "figures", help="regenerate the committed figures (shapes, sparsity, chains, cost "
-                        "growth) as PNGs",
+                        "growth), as PNGs or SVGs",
         description="Write every figure the README and the lectures teach with, from fixed "
                     "seeds and from FLOPs and bytes counted on shapes: the same bytes on every "
                     "run, so regenerating them leaves a checkout clean. Figures with measured "
@@ -254,6 +255,9 @@ def main(argv=None):
 def _run(options, parser):
     """Carry out the command that ``options`` name; ``parser`` is its own."""
     if options.command == "figures":
+        # A figure is named by its file, in either format: q0_chain.png or q0_chain.svg.
+        options.names = [name[:-4] + ".png" if name.endswith(".svg") else name
+                         for name in options.names]
         unknown = sorted(set(options.names) - {spec.name for spec in FIGURES})
         if unknown:
             parser.error(f"no figure named {', '.join(unknown)}; choose from "

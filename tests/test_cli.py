@@ -170,7 +170,7 @@ def test_measured_cost_figures_go_to_a_temporary_folder(tmp_path, capsys, monkey
 
 
 def test_figures_as_svg_for_slides(tmp_path, capsys):
-    main(["figures", "--format", "svg", "--out", str(tmp_path), "q0_chain.png"])
+    main(["figures", "--format", "svg", "--out", str(tmp_path), "q0_chain.svg"])
     written = tmp_path / "q0_chain.svg"
     assert written.read_text().lstrip().startswith("<?xml") and "<svg" in written.read_text()
     assert "q0_chain.svg" in capsys.readouterr().out

@@ -46,6 +46,8 @@ class Tally:
     peak : int
         The most bytes held at any one time.
 
+    Examples
+    --------
     >>> tally = Tally()
     >>> X, W = tally.array((4, 3)), tally.array((3, 2))
     >>> H = X @ W
@@ -439,6 +441,8 @@ def einsum_cost(spec, shapes, path=None):
         The pairwise order, as opt_einsum writes it; the one opt_einsum's
         ``"auto"`` finds when None (no search for one or two operands).
 
+    Examples
+    --------
     >>> einsum_cost("ad,ac->cd", ((4, 2), (4, 3)))
     (48, 0, (3, 2))
     >>> einsum_cost("ab->b", ((4, 2),))[0]

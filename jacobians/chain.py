@@ -63,6 +63,8 @@ def wrt_indices(wrt, n):
     many : bool
         Whether ``wrt`` was a tuple, so the caller returns a tuple.
 
+    Examples
+    --------
     >>> wrt_indices(-1, 3), wrt_indices((0, 2), 3)
     (((2,), False), ((0, 2), True))
     """
@@ -331,6 +333,8 @@ def _chain_order(sizes, summed):
         The order as opt_einsum's path: pairs of positions in the list of
         operands, each pair replaced by its product at the end of the list.
 
+    Examples
+    --------
     >>> _chain_order([1, 5, 5, 5], [True] * 4)   # a scalar output: reverse mode
     ((0, 1), (0, 1))
     >>> _chain_order([5, 5, 5, 1], [True] * 4)   # a scalar input: forward mode
@@ -614,6 +618,8 @@ def paths(f, wrt=0):
         For a tuple ``wrt``, and for a graph with more than
         :data:`MAX_PATHS` paths (their number can grow exponentially).
 
+    Examples
+    --------
     >>> import jacobians as jac
     >>> f = lambda x: jac.sum(x * jac.exp(x))
     >>> [name for name, _ in jac.paths(f)(np.ones(2))]
@@ -707,6 +713,8 @@ def grad(f, wrt=0):
         ``(*args) -> ndarray`` of shape ``args[wrt].shape`` (a tuple for a
         tuple ``wrt``).
 
+    Examples
+    --------
     >>> import jacobians as jac
     >>> f = lambda W, X: jac.sum(jac.square(X @ W))
     >>> X, W = np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -806,6 +814,8 @@ def compose(J_outer, J_inner, mid_ndim=None):
     ValueError
         When the shapes do not fit, saying which axes disagree and what would.
 
+    Examples
+    --------
     >>> compose(np.ones(4), np.ones((4, 4, 2))).shape
     (4, 2)
     """

@@ -31,6 +31,8 @@ def finite_difference_jacobian(f, *args, wrt=0, eps=1e-6):
         ``J[..., c] = (f(x + h e_c) − f(x − h e_c)) / 2h``, with error
         ``O(h²)``.
 
+    Examples
+    --------
     >>> J = finite_difference_jacobian(np.square, np.array([1.0, 2.0]))
     >>> np.round(J, 6)
     array([[2., 0.],
@@ -89,6 +91,8 @@ def compare(actual, expected, rtol=1e-5, atol=1e-7):
     Agreement
         Truthy when they agree, with the largest errors and a sentence.
 
+    Examples
+    --------
     >>> print(compare(np.ones(3), np.ones(3) + 1e-12))
     agree: shape (3,), max abs error 1.0e-12, max rel error 1.0e-12
     """

@@ -55,6 +55,8 @@ def contract(spec, *operands, path=None):
     path : tuple of tuple of int, optional
         The pairwise order; opt_einsum's ``"auto"`` choice when None.
 
+    Examples
+    --------
     >>> contract("ad,ac->cd", np.ones((4, 2)), np.ones((4, 3))).shape
     (3, 2)
     """

@@ -67,6 +67,8 @@ def scaled_sizes(key, size):
     dict
         Keyword arguments for ``QUESTIONS[key].args``.
 
+    Examples
+    --------
     >>> scaled_sizes("Q0", 8)
     {'n': 8, 'm': 8, 'p': 8}
     """
@@ -357,6 +359,8 @@ def cost_row(key, size=None, measure_time=True, repeat=15):
         The naive run is skipped, with a note, when its arrays would exceed
         :func:`jacobians.get_memory_limit`; its counts are still there.
 
+    Examples
+    --------
     >>> print(cost_row("Q0", measure_time=False).model.naive_reverse_flops)
     232
     """
@@ -418,6 +422,8 @@ def log_log_slope(sizes, values):
     float
         The slope of the least-squares line through ``(log size, log value)``.
 
+    Examples
+    --------
     >>> round(log_log_slope([1, 2, 4], [3, 48, 768]), 6)
     4.0
     """
@@ -482,6 +488,8 @@ class Sweep:
         -------
         dict of str to float
 
+        Examples
+        --------
         >>> s = sweep("Q0", [8, 16, 256, 512], measure_time=False)
         >>> round(s.slopes()["VJP bytes"], 2), round(s.slopes(largest=2)["VJP bytes"], 2)
         (1.97, 2.0)
@@ -526,6 +534,8 @@ def sweep(key, sizes, measure_time=True, repeat=7, progress=None):
         the memory limit is counted, and only its VJP sweep is run; the
         row's note says so.
 
+    Examples
+    --------
     >>> s = sweep("Q0", [32, 64, 128], measure_time=False)
     >>> round(s.slopes()["naive bytes"], 1), round(s.slopes()["VJP bytes"], 1)
     (4.0, 2.0)

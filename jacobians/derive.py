@@ -192,6 +192,8 @@ def derive(f, wrt=0):
         ``.gradient`` holds the result, shaped like ``args[wrt]`` (a tuple
         for a tuple ``wrt``) — and runnable again with ``.run()``.
 
+    Examples
+    --------
     >>> import jacobians as jac
     >>> def loss(W, X):
     ...     return jac.sum(jac.sigmoid(jac.name(X @ W, "Z")))

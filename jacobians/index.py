@@ -70,6 +70,8 @@ def labels_for(out_ndim, in_ndim, avoid=()):
         Printed names; a label that a name could be read as (``a``, ``a3``,
         ``b′``) is avoided, so ``∂a3/∂z3`` is not written ``∂a3_a/∂z3_c``.
 
+    Examples
+    --------
     >>> labels_for(2, 2)
     ('ab', 'cd')
     >>> labels_for(0, 1)

@@ -42,6 +42,8 @@ def parse_spec(spec, ndims):
         that does not match the operands or their axes, or an output label
         that no operand has.
 
+    Examples
+    --------
     >>> parse_spec("ij,jk", (2, 2))
     (('ij', 'jk'), 'ik')
     """

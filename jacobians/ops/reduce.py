@@ -49,6 +49,8 @@ def reduced_axes(name, X, axis):
         None, an int or a tuple of ints; the message names the op, the axis
         and ``X``'s shape.
 
+    Examples
+    --------
     >>> reduced_axes("sum", np.ones((2, 3, 4)), (-1, 0))
     (0, 2)
     """

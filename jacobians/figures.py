@@ -23,14 +23,15 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import ops
+from ._drawing import FONT, SMALL, TITLE
 from .chain import grad
 from .cost import sweep
 from .examples import QUESTIONS, q1_numerator_layout
 from .graph import trace_graph
 from .plot import plot_chain, plot_collapse, plot_shape, plot_sparsity
 from .plot_cost import plot_cost_growth
-from .structure import kronecker_factors
 from .plot_backprop import plot_cost_bars, plot_graph, plot_sweep
+from .structure import identity_name, kronecker_factors, ones_name
 
 DPI = 150
 SEED = 0
@@ -96,20 +97,23 @@ def _dH_dW_shape():
 
 
 def _factor_label(F, known):
-    """A Kronecker factor by name: one of ``known``, an identity ``I_p`` or a ones column ``1_n``."""
+    """A Kronecker factor by name: one of ``known``, an identity ``I₂`` or a ones column ``1₄``.
+
+    Spelled as :func:`jacobians.structure.local_structure` spells them in the graph and sweep.
+    """
     for name, M in known.items():
         if F.shape == M.shape and np.allclose(F, M):
             return name
     if F.shape[0] == F.shape[1] and np.allclose(F, np.eye(len(F))):
-        return f"I_{len(F)}"
+        return identity_name(len(F))
     if F.shape[1] == 1 and np.allclose(F, 1):
-        return f"1_{len(F)}"
+        return ones_name(len(F))
     raise RuntimeError(f"a Kronecker factor is none of {', '.join(known)}, an identity or "
                        f"ones:\n{F}")
 
 
 def _kronecker_product(J, order, known=None):
-    """``"X ⊗ I_2"``: the exact Kronecker factors of a Jacobian with two output axes, named.
+    """``"X ⊗ I₂"``: the exact Kronecker factors of a Jacobian with two output axes, named.
 
     Captions are read off :func:`kronecker_factors`, so they cannot drift from the picture.
     """
@@ -157,7 +161,9 @@ def _index_axes(ax, down, across):
                                                        (across, ax.set_xticks, ax.set_xlabel)):
         set_ticks([k + 0.5 for k in range(size)],
                   [f"{letter}={k}" if k == 0 else str(k) for k in range(size)])
-        set_label(f"{letter}: axis {axis} of W, size {size}", fontsize=11)
+        set_label(f"{letter}: axis {axis} of W, size {size}", fontsize=FONT)
+    # Both panels' numbers at one size: plot_shape scales each to its own panel.
+    ax.tick_params(labelsize=SMALL)
 
 
 def _q1_layouts():
@@ -176,11 +182,11 @@ def _q1_layouts():
     _index_axes(left, c, d)
     _index_axes(right, d, c)
     left.set_title(f"denominator layout: xᵀyᵀ, shape {denominator.shape}\nW's shape: what "
-                   f"jac.grad, JAX and PyTorch return", fontsize=12)
+                   f"jac.grad, JAX and PyTorch return", fontsize=TITLE)
     right.set_title(f"numerator layout: y x, shape {numerator.shape}\nthe transpose: "
-                    f"the learner's y times x", fontsize=12)
+                    f"the learner's y times x", fontsize=TITLE)
     fig.suptitle("Q1: one gradient, two layouts (dL = x dW y); entry (c, d) of one is "
-                 "entry (d, c) of the other", fontsize=13)
+                 "entry (d, c) of the other", fontsize=TITLE + 1)
     return fig
 
 
@@ -264,8 +270,7 @@ def _cost_growth():
 
 def _q0_graph():
     _, graph = _q0()
-    return plot_graph(graph, wrt=0, title="Q0: H = X W,  ŷ = H v,  r = ŷ − y,  l = ½ Σ r²\n"
-                      "each edge is a local Jacobian ∂child/∂parent: its order and structure")
+    return plot_graph(graph, wrt=0, title="Q0: H = X W,  ŷ = H v,  r = ŷ − y,  l = ½ Σ r²")
 
 
 def _q2_graph():

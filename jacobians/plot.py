@@ -11,12 +11,30 @@ No function calls ``plt.show()``, chooses a backend, or draws anything
 random: ``fig.savefig(path, metadata={"Software": None})`` writes the same
 PNG bytes every time, and ``fig.savefig("x.svg")`` an SVG for slides.
 
-Every function takes the same keywords: ``names`` (what the arrays are
-called), ``title`` (a first title line above the one the figure writes),
-``ax`` and ``dpi`` (of a new figure, :data:`DPI` by default: what
-``savefig`` and a notebook use). Index letters follow the formulas: ``a b``
-for the output's axes, ``c d`` for the input's (``∂H_ab/∂W_cd = X_ac δ_bd``),
-and never a letter that is also an array's name.
+Every plot function of the library takes the same four keywords, each
+with one meaning:
+
+``names``
+    What the figure calls what it draws. A Jacobian given as an array
+    (:func:`plot_shape`, :func:`plot_sparsity`, :func:`plot_collapse`) has
+    no names of its own: ``names`` is the pair ``(output, input)`` that
+    names ``∂output/∂input``. A traced graph (:func:`plot_chain`, and
+    ``plot_graph`` and ``plot_sweep``) names its nodes: ``names`` is a dict
+    from a node's name to the name to show, and a name the graph lacks is
+    refused.
+``title``
+    A first title line, above the figure's own title, which is kept.
+``ax``
+    The axes to draw into, e.g. one of a ``plt.subplots`` grid: the figure
+    shrinks to fit the panel (the axes' cell of the grid), its text with
+    it, and text too small to read is left out. A new figure when None.
+``dpi``
+    Dots per inch of a new figure, :data:`DPI` (150) by default: what
+    ``savefig`` and a notebook use.
+
+Index letters follow the formulas: ``a b`` for the output's axes, ``c d``
+for the input's (``∂H_ab/∂W_cd = X_ac δ_bd``), and never a letter that is
+also an array's name.
 
 Values are shaded with the diverging map ``RdBu`` (zero is white, so
 structural zeros stand out) and, where the cells are big enough, printed in
@@ -31,42 +49,84 @@ import math
 import matplotlib
 import numpy as np
 from matplotlib.colors import ListedColormap, Normalize
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
-from matplotlib.textpath import TextToPath
 
+from ._drawing import (DPI, FONT, INK, MIN_FONT, MONO, SMALL, SUM_INK, TITLE, Canvas,
+                       lines_width, panel_box, new_figure, panel_scale, root, scaled_text, settle,
+                       shown_names, text_width, titled, written)
 from .arrays import as_float_array
 from .chain import check_order, naive_plan
 from .index import labels_for
-from .ops import REGISTRY
-from .spelling import known_names
 from .structure import as_matrix, split_jacobian
 
-DPI = 150               # dots per inch of a new figure: sharp on a projector
 _VALUES = matplotlib.colormaps["RdBu"].with_extremes(bad="white")   # masked zeros: white
 _SPY = ListedColormap(["white", "#1d2e5c"])
-_INK = "0.15"           # frames and text
 _EDGE = "0.78"          # lines between cells
 _BLOCK = "#c8a24a"      # lines between blocks in a spy plot: visible on white and navy
-_FONT = 11              # axis labels and captions
-_TICK_FONT = 10
-_VALUE_FONTS = (9, 8)   # numbers in cells: the larger that fits the widest, else none
+_VALUE_FONTS = (9, 8)   # numbers in cells at full size: the larger that fits the widest
 _MAX_TICKS = 12
 
 
-def _figure_and_axes(ax, size, dpi):
-    """``ax`` and its root figure, or a new untracked figure of ``size`` inches."""
-    if ax is None:
-        fig = Figure(figsize=size, dpi=dpi, layout="constrained")
-        return fig, fig.add_subplot()
-    # ax.figure is a SubFigure when ax sits in one; .figure of either is the root.
-    return ax.figure.figure, ax
+class _Panel:
+    """Where a drawing made of cells goes, and at which scale.
 
+    A new figure of ``size`` inches (constrained layout) draws at full
+    size, a cell ``cell`` inches wide. In a given ``ax`` the decorations
+    (title, ticks, axis labels, colour bar) shrink by :attr:`scale`, the
+    panel's (:func:`jacobians._drawing.panel_scale`), and the cells by
+    :attr:`drawn`, which is smaller where the panel, less the room the
+    decorations take, holds the drawing (``units`` cells wide and high)
+    in less room than that.
+    """
 
-def _titled(title, own):
-    """The caller's ``title`` as a first line above the figure's ``own``."""
-    return f"{title}\n{own}" if title else own
+    def __init__(self, ax, size, dpi, cell, units):
+        self.cell, self.given, self.others = cell, ax is not None, []
+        if ax is None:
+            self.fig = new_figure(size, dpi, "constrained")
+            self.ax, self.scale, self.drawn = self.fig.add_subplot(), 1.0, 1.0
+            return
+        self.fig, self.ax, self.panel = root(ax), ax, panel_box(ax)
+        self.scale = panel_scale(ax, *size)
+        room = [extent / self.fig.dpi - (whole - cells * cell) * self.scale
+                for extent, whole, cells in zip((self.panel.width, self.panel.height), size,
+                                                units)]
+        self.drawn = min([self.scale] + [max(r, 0.0) / (cells * cell)
+                                         for r, cells in zip(room, units)])
+
+    def font(self, size):
+        """A decoration's font size: ``size`` points at full size."""
+        return size * self.scale
+
+    @property
+    def pitch(self):
+        """How many points wide a cell will be drawn."""
+        return 72 * self.cell * self.drawn
+
+    def text(self, x, y, text, size, **kwargs):
+        """Text in the drawing, ``size`` points at full size, shrinking with the cells."""
+        return scaled_text(self.ax, x, y, text, size, self.cell, **kwargs)
+
+    def fits(self, labels, vertical=False):
+        """Whether tick labels one cell apart stay clear of each other."""
+        if not labels:
+            return True
+        font = self.font(SMALL)
+        need = 1.4 * font if vertical else \
+            72 * max(text_width(t, font) for t in labels) + 0.3 * font
+        return need <= self.pitch
+
+    def colorbar(self, mesh):
+        """A colour bar, for when the cells are too small to print their values."""
+        bar = self.fig.colorbar(mesh, ax=self.ax, shrink=0.7)
+        bar.set_label("value", fontsize=self.font(FONT))
+        bar.ax.tick_params(labelsize=self.font(SMALL))
+        self.others.append(bar.ax)
+
+    def done(self):
+        """The figure, its text kept inside the panel of a given ``ax``."""
+        if self.given:
+            settle(self.panel, self.ax, *self.others)
+        return self.fig
 
 
 def _symmetric_norm(*arrays):
@@ -87,69 +147,52 @@ def _number(v):
     return text.replace("-", "−")
 
 
-def _draw_grid(ax, values, x, y, norm, font, blank_zeros=False):
+def _draw_grid(panel, values, x, y, norm, font, blank_zeros=False):
     """Draw a 2-D array as shaded cells whose top-left corner is at ``(x, y)``.
 
     The y axis points down (matrix convention), so row 0 is on top. Values
-    are printed in the cells at size ``font``, unless it is None. With
-    ``blank_zeros`` a zero is a white, unlabelled cell, so that the nonzeros
-    stand out; otherwise it is printed as a grey ``0``.
+    are printed in the cells at size ``font`` at full size, unless it is
+    None. With ``blank_zeros`` a zero is a white, unlabelled cell, so that
+    the nonzeros stand out; otherwise it is printed as a grey ``0``.
     """
+    ax = panel.ax
     rows, cols = values.shape
     shown = np.ma.masked_equal(values, 0.0) if blank_zeros else values
     # Cell edges let a reader count entries; past ~50 per side they would be a grey wash.
     edges = _EDGE if max(rows, cols) <= 50 else "face"
     mesh = ax.pcolormesh(x + np.arange(cols + 1), y + np.arange(rows + 1), shown,
                          cmap=_VALUES, norm=norm, edgecolors=edges, linewidth=0.5)
-    ax.add_patch(Rectangle((x, y), cols, rows, fill=False, edgecolor=_INK, linewidth=1.0))
+    ax.add_patch(Rectangle((x, y), cols, rows, fill=False, edgecolor=INK, linewidth=1.0))
     if font:
         for (i, j), v in np.ndenumerate(values):
             if blank_zeros and v == 0:
                 continue
             r, g, b, _ = _VALUES(norm(v))
             dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-            colour = "white" if dark else (_INK if v != 0 else "0.55")
-            # Inside a cell, so the layout need not measure it (which is slow).
-            ax.text(x + j + 0.5, y + i + 0.5, _number(v), ha="center", va="center",
-                    fontsize=font, color=colour, in_layout=False)
+            colour = "white" if dark else (INK if v != 0 else "0.55")
+            panel.text(x + j + 0.5, y + i + 0.5, _number(v), font, droppable=True,
+                       ha="center", va="center", color=colour)
     return mesh
 
 
-def _cell_points(ax, given, cell, width, height):
-    """How many points wide a cell will be.
+def _value_font(panel, *arrays):
+    """The full-size font at which every value of ``arrays`` fits a cell; None if none fits.
 
-    In a new figure, sized for cells of ``cell`` inches, a little less than
-    that; in a ``given`` axes, measured for data ``width × height`` on the
-    axes as they are now, before a layout trims them a little.
-    """
-    if not given:
-        return 0.95 * 72 * cell
-    box = ax.get_window_extent()
-    return 72 / ax.figure.figure.dpi * min(box.width / width, box.height / height)
-
-
-def _value_font(cell, *arrays):
-    """The font size at which every value of ``arrays`` fits a cell ``cell`` points wide.
-
-    None if it fits at none of :data:`_VALUE_FONTS`.
+    None too where the cells are drawn so small that the values would be
+    smaller than :data:`~jacobians._drawing.MIN_FONT`: a colour bar stands
+    for them.
     """
     labels = {_number(v) for a in arrays for v in np.ravel(a)}
+    widest = max([text_width(t, 1) for t in labels], default=0.0) * 72   # per point of size
     for size in _VALUE_FONTS:
-        if max([_text_width(t, size) for t in labels], default=0.0) * 72 + 3 <= cell:
-            return size
+        if widest * size + 3 <= 0.95 * 72 * panel.cell:
+            return size if size * panel.drawn >= MIN_FONT else None
     return None
 
 
-def _colorbar(fig, mesh, ax):
-    """A colour bar for when the cells are too small to print their values."""
-    bar = fig.colorbar(mesh, ax=ax, shrink=0.7)
-    bar.set_label("value", fontsize=_FONT)
-    bar.ax.tick_params(labelsize=_TICK_FONT)
-
-
-def _subsample(n):
-    """Indices worth a tick label on an axis of length ``n``."""
-    return range(0, n, math.ceil(n / _MAX_TICKS)) if n else range(0)
+def _subsample(n, every=1):
+    """Indices worth a tick label on an axis of length ``n``: at most 12, ``every`` apart."""
+    return range(0, n, max(every, math.ceil(n / _MAX_TICKS))) if n else range(0)
 
 
 def _cell_ticks(letter, n, repeats=1, step=0.0):
@@ -161,17 +204,30 @@ def _cell_ticks(letter, n, repeats=1, step=0.0):
     return positions, labels
 
 
-def _text_width(text, size, weight="normal", family=None):
-    """Width in inches of ``text`` set in the given font."""
-    font = FontProperties(size=size, weight=weight, family=family)
-    return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0] / 72
+def _block_ticks(panel, letter, count, step, offset, vertical=False):
+    """``a=0``, ``a=1``, … at the centres of ``count`` blocks ``step`` cells apart.
+
+    Every other one (or fewer) where neighbours would touch.
+    """
+    font = panel.font(SMALL)
+    need = 1.4 * font if vertical else 72 * text_width(f"{letter}={count - 1}", font) + 0.5 * font
+    shown = list(_subsample(count, math.ceil(need / max(panel.pitch * step, 1e-9))))
+    return [k * step + offset for k in shown], [f"{letter}={k}" for k in shown]
 
 
-def _outer_ticks(ax, positions, labels, inner_labels):
+def _outer_ticks(panel, positions, labels, inner_labels):
     """Block labels on the y axis, left of the cell labels ``inner_labels`` already there."""
-    ax.set_yticks(positions, labels)
-    widest = max([_text_width(t, _TICK_FONT) for t in inner_labels], default=0.0)
-    ax.tick_params(axis="y", which="major", pad=widest * 72 + 8)
+    panel.ax.set_yticks(positions, labels)
+    widest = max([text_width(t, panel.font(SMALL)) for t in inner_labels], default=0.0)
+    panel.ax.tick_params(axis="y", which="major", pad=widest * 72 + panel.font(8))
+
+
+def _heading(panel, heading):
+    """The title, and the axes' tick labels at the panel's size."""
+    panel.ax.set_title(heading, fontsize=panel.font(TITLE), pad=panel.font(10), color=INK)
+    panel.ax.tick_params(which="both", length=0, labelsize=panel.font(SMALL))
+    # A cell label may sit where a block label does (the middle of an odd block): keep both.
+    panel.ax.xaxis.remove_overlapping_locs = panel.ax.yaxis.remove_overlapping_locs = False
 
 
 def plot_shape(J, out_ndim, names=None, title=None, ax=None, dpi=DPI):
@@ -192,11 +248,13 @@ def plot_shape(J, out_ndim, names=None, title=None, ax=None, dpi=DPI):
         How many leading axes belong to the output.
     names : tuple of str, optional
         ``(output, input)``, e.g. ``("H", "W")``; by default ``y``/``Y`` and
-        ``x``/``X`` (upper case for matrices).
+        ``x``/``X`` (upper case for matrices). A pair, not a dict: an array
+        has no names of its own to rename.
     title : str, optional
-        A first title line, e.g. the formula; the figure's own line follows.
+        A first title line, e.g. the formula, above the figure's own.
     ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure when None.
+        Where to draw; the figure shrinks to fit its panel. A new figure
+        when None.
     dpi : float
         Dots per inch of a new figure.
 
@@ -206,9 +264,9 @@ def plot_shape(J, out_ndim, names=None, title=None, ax=None, dpi=DPI):
         Titled ``∂H/∂W: shape (3, 2, 4, 2), order 4``; every axis is named
         by its index letter (``a b`` output, ``c d`` input, other letters
         where a name is one of these), its array and its size, and its
-        cells are numbered (``c=0, 1, 2``). Cells are shaded by value;
-        values are printed in them when the cells are big enough, otherwise
-        a colour bar is added.
+        cells are numbered (``c=0, 1, 2``) where the numbers fit. Cells are
+        shaded by value; values are printed in them when the cells are big
+        enough, otherwise a colour bar is added.
 
     Raises
     ------
@@ -269,79 +327,76 @@ def plot_shape(J, out_ndim, names=None, title=None, ax=None, dpi=DPI):
     gap = 0.7 if order >= 3 else 0.0
     width, height = C * c + (C - 1) * gap, R * r + (R - 1) * gap
     cell = min(0.5, 8.0 / max(width, 1), 6.0 / max(height, 1))
-    heading = _titled(title, f"∂{of}/∂{by}: shape {J.shape}, order {order}")
-    heading_width = max(_text_width(line, _FONT + 1) for line in heading.split("\n"))
-    given = ax is not None
+    heading = titled(title, f"∂{of}/∂{by}: shape {J.shape}, order {order}")
     # Room around the cells for the labels: the block labels on top take a line more.
-    fig, ax = _figure_and_axes(ax, (max(4.8, width * cell + 2.8, heading_width + 0.4),
-                                    height * cell + (2.7 if order >= 3 else 2.4)), dpi)
-
-    norm = _symmetric_norm(J)
-    font = _value_font(_cell_points(ax, given, cell, width + 0.4, height + 0.4), J)
-    for i in range(R):
-        for j in range(C):
-            mesh = _draw_grid(ax, blocks[i, j], j * (c + gap), i * (r + gap), norm, font)
-    if not font:
-        _colorbar(fig, mesh, ax)
-
+    size = (max(4.8, width * cell + 2.8, lines_width(heading, TITLE) + 0.4),
+            height * cell + (2.7 if order >= 3 else 2.4) + 0.25 * heading.count("\n"))
+    panel = _Panel(ax, size, dpi, cell, (width + 0.4, height + 0.4))
+    ax = panel.ax
     ax.set_xlim(-0.2, width + 0.2)
     ax.set_ylim(height + 0.2, -0.2)
     ax.set_aspect("equal")
+
+    norm = _symmetric_norm(J)
+    font = _value_font(panel, J)
+    for i in range(R):
+        for j in range(C):
+            mesh = _draw_grid(panel, blocks[i, j], j * (c + gap), i * (r + gap), norm, font)
+    if not font:
+        panel.colorbar(mesh)
+
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(heading, fontsize=_FONT + 1, pad=10)
-    ax.tick_params(which="both", length=0, labelsize=_TICK_FONT)
-    ax.xaxis.remove_overlapping_locs = ax.yaxis.remove_overlapping_locs = False
+    _heading(panel, heading)
     ax.set_xticks([])
     ax.set_yticks([])
-
-    def block_ticks(axis, count, step):
-        """``a=0``, ``a=1``, … at the centres of the blocks along ``axis``."""
-        shown = list(_subsample(count))
-        return ([k * step + (step - gap) / 2 for k in shown],
-                [f"{letters[axis]}={k}" for k in shown])
 
     def label_top(positions, labels):
         # A second x axis on top, so the layout makes room for it under the title.
         top = ax.secondary_xaxis("top")
         top.set_xticks(positions, labels)
-        top.tick_params(length=0, labelsize=_TICK_FONT)
+        top.tick_params(length=0, labelsize=panel.font(SMALL))
         for side in top.spines.values():
             side.set_visible(False)
+
+    def cell_ticks(setter, letter, n, repeats=1, step=0.0, vertical=False, minor=False):
+        """Number the cells along an axis where the numbers fit; the labels set, or []."""
+        ticks = _cell_ticks(letter, n, repeats, step)
+        if n * repeats > 40 or not panel.fits(ticks[1], vertical):
+            return []
+        setter(*ticks, minor=minor)
+        return ticks[1]
 
     # A vector output uses a but not b: say why the input's letters start at c.
     pair = labels_for(2, 2, avoid=names)
     skipped = f"\n(indices: {' '.join(pair[0])}… out, {' '.join(pair[1])}… in)" \
         if out_ndim == 1 and in_ndim else ""
+    label = dict(fontsize=panel.font(FONT))
     if order == 1 and out_ndim == 1:
-        ax.set_yticks(*_cell_ticks(letters[0], r))
-        ax.set_ylabel(describe(0), fontsize=_FONT)
+        cell_ticks(ax.set_yticks, letters[0], r, vertical=True)
+        ax.set_ylabel(describe(0), **label)
     elif order == 1:
-        ax.set_xticks(*_cell_ticks(letters[0], c))
-        ax.set_xlabel(describe(0) + skipped, fontsize=_FONT)
+        cell_ticks(ax.set_xticks, letters[0], c)
+        ax.set_xlabel(describe(0) + skipped, **label)
     elif order == 2:
-        ax.set_yticks(*_cell_ticks(letters[0], r))
-        ax.set_xticks(*_cell_ticks(letters[1], c))
-        ax.set_ylabel(describe(0), fontsize=_FONT)
-        ax.set_xlabel(describe(1) + skipped, fontsize=_FONT)
+        cell_ticks(ax.set_yticks, letters[0], r, vertical=True)
+        cell_ticks(ax.set_xticks, letters[1], c)
+        ax.set_ylabel(describe(0), **label)
+        ax.set_xlabel(describe(1) + skipped, **label)
     elif order == 3:
-        ax.set_yticks(*_cell_ticks(letters[1], r))
-        if C * c <= 40:
-            ax.set_xticks(*_cell_ticks(letters[2], c, C, c + gap))
-        label_top(*block_ticks(0, C, c + gap))
-        ax.set_ylabel(describe(1), fontsize=_FONT)
-        ax.set_xlabel(f"{describe(2)}\none grid per {describe(0)}{skipped}", fontsize=_FONT)
+        cell_ticks(ax.set_yticks, letters[1], r, vertical=True)
+        cell_ticks(ax.set_xticks, letters[2], c, C, c + gap)
+        label_top(*_block_ticks(panel, letters[0], C, c + gap, c / 2))
+        ax.set_ylabel(describe(1), **label)
+        ax.set_xlabel(f"{describe(2)}\none grid per {describe(0)}{skipped}", **label)
     elif order == 4:
-        inner = _cell_ticks(letters[2], r, R, r + gap)
-        if R * r <= 40:
-            ax.set_yticks(*inner, minor=True)
-        if C * c <= 40:
-            ax.set_xticks(*_cell_ticks(letters[3], c, C, c + gap))
-        _outer_ticks(ax, *block_ticks(0, R, r + gap), inner[1] if R * r <= 40 else [])
-        label_top(*block_ticks(1, C, c + gap))
-        ax.set_xlabel(f"blocks: {describe_pair(0, 1)}\nin each: {describe_pair(2, 3)}",
-                      fontsize=_FONT)
-    return fig
+        inner = cell_ticks(ax.set_yticks, letters[2], r, R, r + gap, vertical=True, minor=True)
+        cell_ticks(ax.set_xticks, letters[3], c, C, c + gap)
+        _outer_ticks(panel, *_block_ticks(panel, letters[0], R, r + gap, r / 2, vertical=True),
+                     inner)
+        label_top(*_block_ticks(panel, letters[1], C, c + gap, c / 2))
+        ax.set_xlabel(f"blocks: {describe_pair(0, 1)}\nin each: {describe_pair(2, 3)}", **label)
+    return panel.done()
 
 
 def _strides(shape, order):
@@ -388,11 +443,13 @@ def plot_sparsity(J, out_ndim, order="C", values=False, names=None, title=None, 
     names : tuple of str, optional
         ``(output, input)``, e.g. ``("H", "W")``: named on the axes, and no
         index letter is one of them (``Z = H + b`` is indexed ``i j``, ``k``).
+        A pair, not a dict: an array has no names of its own to rename.
     title : str, optional
-        A first title line, e.g. the operation; the second line always
-        gives the nonzero count and density.
+        A first title line, e.g. the operation, above the figure's own,
+        which gives the nonzero count and density.
     ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure when None.
+        Where to draw; the figure shrinks to fit its panel. A new figure
+        when None.
     dpi : float
         Dots per inch of a new figure.
 
@@ -403,9 +460,9 @@ def plot_sparsity(J, out_ndim, order="C", values=False, names=None, title=None, 
         and input axis (columns), lighter ones those of any axis between;
         so ``X ⊗ I_p`` shows its ``p × p`` blocks and an entry-by-entry
         Jacobian its diagonal. Each block is labelled by its slow index
-        (``a=0``) and each row and column within it by its fast index
-        (``b=0, 1``); each axis label gives the flattening, e.g.
-        ``row 2a + b``.
+        (``a=0``) and, where the numbers fit, each row and column within it
+        by its fast index (``b=0, 1``); each axis label gives the
+        flattening, e.g. ``row 2a + b``.
 
     Examples
     --------
@@ -422,32 +479,33 @@ def plot_sparsity(J, out_ndim, order="C", values=False, names=None, title=None, 
     summary = f"{count} of {M.size} entries nonzero ({density:.1%})"
     if order == "F":
         summary += ", column-major vec"
-    heading = _titled(title, summary)
+    heading = titled(title, summary)
     cell = min(0.5, 7.0 / max(rows, cols, 1))
-    heading_width = max(_text_width(line, _FONT + 1) for line in heading.split("\n"))
-    given = ax is not None
-    fig, ax = _figure_and_axes(ax, (max(cols * cell + 3.0, heading_width + 0.5),
-                                    rows * cell + 2.6), dpi)
-    points = _cell_points(ax, given, cell, cols, rows)
+    size = (max(cols * cell + 3.0, lines_width(heading, TITLE) + 0.5),
+            rows * cell + 2.6 + 0.25 * heading.count("\n"))
+    panel = _Panel(ax, size, dpi, cell, (cols, rows))
+    ax = panel.ax
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows, 0)
+    ax.set_aspect("equal")
 
     if values:
-        font = _value_font(points, M[M != 0])
-        mesh = _draw_grid(ax, M, 0, 0, _symmetric_norm(M), font, blank_zeros=True)
+        font = _value_font(panel, M[M != 0])
+        mesh = _draw_grid(panel, M, 0, 0, _symmetric_norm(M), font, blank_zeros=True)
         if not font:
-            _colorbar(fig, mesh, ax)
-        block = _INK
+            panel.colorbar(mesh)
+        block = INK
     else:
         edges = _EDGE if max(rows, cols) <= 50 else "face"
         ax.pcolormesh(np.arange(cols + 1), np.arange(rows + 1), M != 0, cmap=_SPY, vmin=0,
                       vmax=1, edgecolors=edges, linewidth=0.3)
-        ax.add_patch(Rectangle((0, 0), cols, rows, fill=False, edgecolor=_INK, linewidth=1.0))
+        ax.add_patch(Rectangle((0, 0), cols, rows, fill=False, edgecolor=INK, linewidth=1.0))
         block = _BLOCK
     _block_lines(ax, out_shape, order, vertical=False, colour=block)
     _block_lines(ax, in_shape, order, vertical=True, colour=block)
 
     out_labels, in_labels = labels_for(len(out_shape), len(in_shape), avoid=names or ())
     of, by = names if names else ("", "")
-    fast_fits = points >= 18
     for side, shape, labels, name, n in (("output", out_shape, out_labels, of, rows),
                                          ("input", in_shape, in_labels, by, cols)):
         vertical_axis = side == "output"
@@ -463,30 +521,27 @@ def plot_sparsity(J, out_ndim, order="C", values=False, names=None, title=None, 
             fast = next((k for k, stride in enumerate(strides) if stride == 1 and k != slow),
                         None)
             step = n // shape[slow]
-            shown = list(_subsample(shape[slow]))
-            outer = ([k * step + step / 2 for k in shown], [f"{labels[slow]}={k}" for k in shown])
+            outer = _block_ticks(panel, labels[slow], shape[slow], step, step / 2,
+                                 vertical_axis)
             inner = _cell_ticks(labels[fast], shape[fast], n // shape[fast], shape[fast]) \
-                if fast is not None and n <= 24 and fast_fits else None
+                if fast is not None and n <= 24 else None
+            if inner and not panel.fits(inner[1], vertical_axis):
+                inner = None
             if vertical_axis:
                 if inner:
                     ax.set_yticks(*inner, minor=True)
-                _outer_ticks(ax, *outer, inner[1] if inner else [])
+                _outer_ticks(panel, *outer, inner[1] if inner else [])
             else:
                 if inner:
                     ax.set_xticks(*inner, minor=True)
                 ax.set_xticks(*outer)
-                ax.tick_params(axis="x", which="major", pad=_TICK_FONT * 1.6 if inner else 3.5)
+                ax.tick_params(axis="x", which="major",
+                               pad=panel.font(SMALL * 1.6 if inner else 3.5))
         text = f"{side} {name}: {where}" if name else f"{side}: {where}"
         (ax.set_ylabel if vertical_axis else ax.set_xlabel)(
-            f"{text}\nshape {shape}" if shape else text, fontsize=_FONT)
-    ax.tick_params(which="both", length=0, labelsize=_TICK_FONT)
-    # A cell label may sit where a block label does (the middle of an odd block): keep both.
-    ax.xaxis.remove_overlapping_locs = ax.yaxis.remove_overlapping_locs = False
-    ax.set_title(heading, fontsize=_FONT + 1, pad=8)
-    ax.set_xlim(0, cols)
-    ax.set_ylim(rows, 0)
-    ax.set_aspect("equal")
-    return fig
+            f"{text}\nshape {shape}" if shape else text, fontsize=panel.font(FONT))
+    _heading(panel, heading)
+    return panel.done()
 
 
 def plot_collapse(J, g, shortcut=None, names=None, title=None, ax=None, dpi=DPI):
@@ -515,11 +570,13 @@ def plot_collapse(J, g, shortcut=None, names=None, title=None, ax=None, dpi=DPI)
         jac.softmax.vjp(g, z), "2n = 10 multiplications")``; drawn as a
         third row and compared with ``gᵀJ``.
     names : tuple of str, optional
-        ``(output, input)``: ``J`` is then captioned ``J = ∂u/∂z``.
+        ``(output, input)``: ``J`` is then captioned ``J = ∂u/∂z``. A pair,
+        not a dict: an array has no names of its own to rename.
     title : str, optional
-        A first title line, e.g. the operation; the figure's own line follows.
+        A first title line, e.g. the operation, above the figure's own.
     ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure when None.
+        Where to draw; the figure shrinks to fit its panel. A new figure
+        when None.
     dpi : float
         Dots per inch of a new figure.
 
@@ -567,6 +624,13 @@ def plot_collapse(J, g, shortcut=None, names=None, title=None, ax=None, dpi=DPI)
             raise ValueError(f"the shortcut's values have shape {rule.shape}; they must have "
                              f"g's shape")
         rows.append((rule.reshape(n), formula))
+    if diagonal:
+        own = f"A diagonal Jacobian: {G}ᵀJ = {G} ⊙ diag(J)"
+    elif shortcut is not None:
+        own = f"J is not diagonal: no Hadamard shortcut, but {G}ᵀJ = {formula}"
+    else:
+        own = f"J is not diagonal: no Hadamard shortcut for {G}ᵀJ"
+    heading = titled(title, own)
 
     gap = 1.5
     top = (n - 1) / 2   # the row vectors of the first line sit level with J's middle
@@ -580,12 +644,17 @@ def plot_collapse(J, g, shortcut=None, names=None, title=None, ax=None, dpi=DPI)
                      f"{_number(np.abs(through_J - rows[1][0]).max(initial=0.0))}")
     bottom = height + 0.9 + 0.5 * len(costs)
     cell = min(0.55, 10.5 / width)
-    given = ax is not None
-    fig, ax = _figure_and_axes(ax, ((width + 0.6) * cell + 0.4, (bottom + 1.2) * cell + 1.0),
-                               dpi)
+    size = (max((width + 0.6) * cell, lines_width(heading, TITLE)) + 0.4,
+            (bottom + 1.2) * cell + 0.9 + 0.25 * heading.count("\n"))
+    panel = _Panel(ax, size, dpi, cell, (width + 0.6, bottom + 1.2))
+    ax = panel.ax
+    ax.set_xlim(-0.3, width + 0.3)
+    ax.set_ylim(bottom, -1.2)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
 
     results = [through_J] + [values for values, _ in rows]
-    font = _value_font(_cell_points(ax, given, cell, width + 0.6, bottom + 1.2), g, M, *results)
+    font = _value_font(panel, g, M, *results)
     if font:   # each kind of array on its own scale: their sizes differ by far
         norm_g, norm_J, norm_out = (_symmetric_norm(g), _symmetric_norm(M),
                                     _symmetric_norm(*results))
@@ -599,104 +668,52 @@ def plot_collapse(J, g, shortcut=None, names=None, title=None, ax=None, dpi=DPI)
     pieces += [(values[None], x_out, y, caption, norm_out)
                for (values, caption), y in zip(rows, lines)]
     for values, x, y, caption, norm in pieces:
-        mesh = _draw_grid(ax, values, x, y, norm, font)
-        ax.text(x + values.shape[1] / 2, y - 0.25, caption, ha="center", va="bottom",
-                fontsize=_FONT)
+        mesh = _draw_grid(panel, values, x, y, norm, font)
+        panel.text(x + values.shape[1] / 2, y - 0.25, caption, FONT, ha="center", va="bottom")
     # The diagonal of J and the row diag(J) hold the same numbers: frame both.
     for k in range(n):
         for x, y in ((x_J + k, k), (x_J + k, lines[0])):
-            ax.add_patch(Rectangle((x, y), 1, 1, fill=False, edgecolor=_INK, linewidth=1.6))
+            ax.add_patch(Rectangle((x, y), 1, 1, fill=False, edgecolor=INK, linewidth=1.6))
 
-    big = dict(ha="center", va="center", fontsize=_FONT + 5, color=_INK)
+    big = dict(ha="center", va="center")
     # A middle dot is a speck at the size of "=": it gets a larger, bold one.
-    ax.text(n + gap / 2, top + 0.5, "·", **{**big, "fontsize": _FONT + 13, "weight": "bold"})
-    ax.text(2 * n + 1.5 * gap, top + 0.5, "=", **big)
-    ax.text(n + gap / 2, lines[0] + 0.5, "⊙", **big)
-    ax.text(2 * n + 1.5 * gap, lines[0] + 0.5, "=", **big)
+    panel.text(n + gap / 2, top + 0.5, "·", FONT + 13, weight="bold", **big)
+    panel.text(2 * n + 1.5 * gap, top + 0.5, "=", FONT + 5, **big)
+    panel.text(n + gap / 2, lines[0] + 0.5, "⊙", FONT + 5, **big)
+    panel.text(2 * n + 1.5 * gap, lines[0] + 0.5, "=", FONT + 5, **big)
     if shortcut is not None:
-        ax.text(x_out - gap / 2, lines[1] + 0.5, "the library's rule, J never formed:  =",
-                ha="right", va="center", fontsize=_FONT, color=_INK)
+        panel.text(x_out - gap / 2, lines[1] + 0.5, "the library's rule, J never formed:  =",
+                   FONT, ha="right", va="center")
     # Each lower result beside what it should equal: = or ≠ gᵀJ, upright.
     for values, y in zip([v for v, _ in rows], lines):
         same = np.allclose(values, through_J)
-        ax.text(x_out + n + 0.7, y + 0.5, "=" if same else "≠", **big)
-        ax.text(x_out + n + 1.2, y + 0.5, f"{G}ᵀJ", ha="left", va="center", fontsize=_FONT,
-                color=_INK)
+        panel.text(x_out + n + 0.7, y + 0.5, "=" if same else "≠", FONT + 5, **big)
+        panel.text(x_out + n + 1.2, y + 0.5, f"{G}ᵀJ", FONT, ha="left", va="center")
 
-    ax.text(width / 2, height + 0.6, "\n".join(costs), ha="center", va="top", fontsize=_FONT,
-            linespacing=1.5)
+    panel.text(width / 2, height + 0.6, "\n".join(costs), FONT, ha="center", va="top",
+               linespacing=1.5)
     if not font:
-        _colorbar(fig, mesh, ax)
-
-    ax.set_xlim(-0.3, width + 0.3)
-    ax.set_ylim(bottom, -1.2)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    if diagonal:
-        own = f"A diagonal Jacobian: {G}ᵀJ = {G} ⊙ diag(J)"
-    elif shortcut is not None:
-        own = f"J is not diagonal: no Hadamard shortcut, but {G}ᵀJ = {formula}"
-    else:
-        own = f"J is not diagonal: no Hadamard shortcut for {G}ᵀJ"
-    ax.set_title(_titled(title, own), fontsize=_FONT + 1)
-    return fig
+        panel.colorbar(mesh)
+    ax.set_title(heading, fontsize=panel.font(TITLE), color=INK)
+    return panel.done()
 
 
 # ----------------------------------------------------------------------------
 # The chain rule as a picture
 # ----------------------------------------------------------------------------
-_CHAIN_FONT = 12
-_SMALL = 10
 _LINE = 0.2             # inches from one line of a box to the next
 _BOX_HEIGHT = 1.25      # inches: name, shape, order and the index form on two lines
 _GAP = 0.6              # inches between boxes: room for "·"
 _SUM_GAP = 0.5          # inches more before a result where several paths are summed
 _ROW_SPACE = 0.62       # inches above each row for the two-line labels of its contractions
-_SUM_INK = "#a6470c"    # contractions: dark orange, apart from the blue fills in any palette
-_MONO = "DejaVu Sans Mono"
-_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"   # DejaVu Sans, matplotlib's font, stops at ⑩
 _MAX_PATHS = 12
 _MAX_LISTED = 4096      # paths listed before those sharing an upstream box are merged
 _CHAIN_FILL = matplotlib.colormaps["Blues"]     # by order, light enough for black text
-_PAD = 0.1              # inches the axes reach beyond the drawing, so no line is clipped
-_MARGIN = 0.15          # inches around the axes
-_LONGEST_NAME = 10      # characters: an unnamed node written as what it computes, up to this
-
-# How an op's value is written from its arguments, and whether the result reads as one
-# symbol (else it is put in parentheses to stand for an unnamed node). An argument inside
-# a call, σ(…), needs no parentheses of its own.
-_WRITTEN = {"matmul": ("{0} {1}", False), "add": ("{0} + {1}", False),
-            "subtract": ("{0} − {1}", False), "multiply": ("{0} ⊙ {1}", False),
-            "divide": ("{0} / {1}", False), "negative": ("−{0}", False),
-            "square": ("{0}²", True), "transpose": ("{0}ᵀ", True),
-            "outer": ("{0} {1}ᵀ", False)}
-_CALLED = {"sigmoid": "σ"}
-
-
-def _figure_and_axes_inches(ax, width, height, title_lines, dpi):
-    """``ax``, its root figure and the scale of the text, for a drawing laid out in inches.
-
-    Text is set in points, so a drawing laid out in inches fits its text
-    only at that scale. A new figure is made at that scale (scale 1); in a
-    given ``ax`` the drawing shrinks to fit, and the text with it.
-    """
-    inner = (width + 2 * _PAD, height + 2 * _PAD)
-    band = title_lines * (_CHAIN_FONT + 1) * 1.5 / 72 + 0.1   # inches for the title
-    if ax is None:
-        size = (inner[0] + 2 * _MARGIN, inner[1] + 2 * _MARGIN + band)
-        fig = Figure(figsize=size, dpi=dpi)
-        ax = fig.add_axes([_MARGIN / size[0], _MARGIN / size[1], inner[0] / size[0],
-                           inner[1] / size[1]])
-        return fig, ax, 1.0
-    fig = ax.figure.figure
-    box = ax.get_window_extent()
-    # A little short of the axes: a layout engine may still take some of it.
-    room = (0.96 * box.width / fig.dpi, 0.96 * box.height / fig.dpi - band)
-    return fig, ax, min(1.0, room[0] / inner[0], max(room[1], 0.1) / inner[1])
 
 
 def _step_tag(k):
-    """Step ``k`` (from 0) as a circled number, ① to ⑳, then as ``21.`` and on."""
+    """Step ``k`` (from 0) as a circled number, ① to ⑩, then as ``11.`` and on."""
     return _CIRCLED[k] if k < len(_CIRCLED) else f"{k + 1}."
 
 
@@ -750,46 +767,6 @@ def _chain_paths(graph, source, order, upstream):
     return paths
 
 
-def _written(node, shown, bare):
-    """How ``node``'s value is computed from its arguments, by their shown names.
-
-    ``bare`` holds the unparenthesised text of the nodes shown as what they
-    compute, for use inside a call. Returns the text and whether it reads as
-    one symbol (``σ(y)``, ``r²``) rather than an expression (``X W``).
-    """
-    args = [shown[p.index] for p in node.parents]
-    op = node.op.name
-    if op == "multiply" and any(p.ndim == 0 for p in node.parents):
-        return " ".join(args), False           # 0.5 s
-    if op == "sum" and node.params.get("axis") is None:
-        return f"Σ {args[0]}", False
-    if op in _WRITTEN:
-        template, symbol = _WRITTEN[op]
-        return template.format(*args), symbol
-    inner = [bare.get(p.index, shown[p.index]) for p in node.parents]
-    params = [f"{k}={v}" for k, v in node.params.items()
-              if isinstance(v, (int, float, str, tuple)) and not isinstance(v, bool)]
-    return f"{_CALLED.get(op, op)}({', '.join(inner + params)})", True
-
-
-def _shown_names(graph, names):
-    """Each node's name in the figure, by index, and the nodes named after what they compute.
-
-    ``names`` renames nodes (``{"xW": "z"}``). A node the model left
-    unnamed, which the trace named after its call (``square``, ``matmul2``),
-    is written as what it computes when that is short: ``(X W)``, ``σ(y)``.
-    """
-    calls = set(REGISTRY) | {spelled.rsplit(".", 1)[-1] for spelled in known_names()}
-    shown, bare = {}, {}
-    for n in graph.nodes:
-        shown[n.index] = names.get(n.name, n.name)
-        if n.name not in names and n.op is not None and n.name.rstrip("0123456789") in calls:
-            text, symbol = _written(n, shown, bare)
-            if len(text if symbol else f"({text})") <= _LONGEST_NAME:
-                shown[n.index], bare[n.index] = (text if symbol else f"({text})"), text
-    return shown, bare
-
-
 def _equations(graph, shown, bare):
     """``H = X W``, one per node the output is computed from, in the order computed."""
     needed = [False] * len(graph.nodes)
@@ -802,7 +779,7 @@ def _equations(graph, shown, bare):
     for n in graph.nodes:
         if not needed[n.index] or n.op is None or n.index in bare:
             continue
-        text, _ = _written(n, shown, bare)
+        text, _ = written(n, shown, bare)
         if text == shown[n.index] and n.op.name == "square":    # r² = r ⊙ r
             text = f"{shown[n.parents[0].index]} ⊙ {shown[n.parents[0].index]}"
         equations.append(f"{shown[n.index]} = {text}")
@@ -814,7 +791,7 @@ def _wrap(items, width, size, first):
     lines, line = [], first
     for item in items:
         joined = f"{line},   {item}" if line != first else f"{line}{item}"
-        if line != first and _text_width(joined, size) > width:
+        if line != first and text_width(joined, size) > width:
             lines.append(line + ",")
             line = "   " + item
         else:
@@ -849,15 +826,11 @@ class _ChainLayout:
     """
 
     def __init__(self, columns, rows, depth, summed_paths):
-        self.widths = [max([1.1] + [max(_text_width(t[0], _CHAIN_FONT, "bold"),
-                                        *(_text_width(line, _SMALL) for line in t[1:])) + 0.25
+        self.widths = [max([1.1] + [max(text_width(t[0], _NAME_FONT, "bold"),
+                                        *(text_width(line, SMALL) for line in t[1:])) + 0.25
                                     for t in columns.get(k, [])]) for k in range(depth + 1)]
         self.rows, self.depth, self.summed_paths = rows, depth, summed_paths
-        self.y0, self.scale = 0.0, 1.0
-
-    def font(self, size):
-        """A font size at the drawing's scale."""
-        return size * self.scale
+        self.y0 = 0.0
 
     def left(self, column):
         extra = _SUM_GAP if self.summed_paths and column > self.depth - 1 else 0.0
@@ -881,60 +854,65 @@ class _ChainLayout:
         return self.right(self.depth), self.top(self.rows) - _ROW_SPACE
 
 
-def _draw_box(ax, layout, column, y, text, style):
+_NAME_FONT = FONT + 1   # a box's first line: the Jacobian's name
+
+
+def _line(canvas, xs, ys, **style):
+    """A line through ``(xs, ys)``, 1 point wide at full size."""
+    canvas.ax.plot(xs, ys, color=INK, linewidth=canvas.line_width(1.0), **style)
+
+
+def _draw_box(canvas, layout, column, y, text, style):
     """A Jacobian's box: name, shape, order and its index form, one line each."""
     fill = "white" if style != "local" else _CHAIN_FILL(0.06 + 0.1 * int(text[2].split()[1]))
-    ax.add_patch(Rectangle((layout.left(column), y), layout.widths[column], _BOX_HEIGHT,
-                           facecolor=fill, edgecolor=_INK,
-                           linewidth=2.0 if style == "result" else 1.0,
-                           linestyle="--" if style == "upstream" else "-"))
+    canvas.ax.add_patch(Rectangle((layout.left(column), y), layout.widths[column], _BOX_HEIGHT,
+                                  facecolor=fill, edgecolor=INK,
+                                  linewidth=canvas.line_width(2.0 if style == "result" else 1.0),
+                                  linestyle="--" if style == "upstream" else "-"))
     for k, t in enumerate(text):
         bold = k == 0
-        ax.text(layout.centre(column), y + 0.22 + k * _LINE + (0.05 if not bold else 0), t,
-                ha="center", va="center", fontsize=layout.font(_CHAIN_FONT if bold else _SMALL),
-                weight="bold" if bold else "normal", color=_INK)
+        canvas.text(layout.centre(column), y + 0.22 + k * _LINE + (0.05 if not bold else 0), t,
+                    _NAME_FONT if bold else SMALL, ha="center", va="center",
+                    weight="bold" if bold else "normal")
 
 
-def _draw_branch(ax, layout, parent_row, row, column):
+def _draw_branch(canvas, layout, parent_row, row, column):
     """A path leaving a shared box: down from under it, then across into this row's box."""
     x_from = layout.centre(column - 1)
     y_from = layout.top(parent_row) + _BOX_HEIGHT
     middle = layout.middle(row)
-    ax.plot([x_from, x_from, layout.left(column)], [y_from, middle, middle], color=_INK,
-            linewidth=1.0)
+    _line(canvas, [x_from, x_from, layout.left(column)], [y_from, middle, middle])
 
 
-def _draw_junction(ax, layout, x_gap, row, label):
+def _draw_junction(canvas, layout, x_gap, row, label):
     """The ``·`` between two boxes and, above it, what their contraction sums over."""
-    ax.text(x_gap, layout.middle(row), "·", ha="center", va="center",
-            fontsize=layout.font(_CHAIN_FONT + 8), weight="bold", color=_INK,
-            bbox=dict(facecolor="white", edgecolor="none", pad=0))
-    ax.text(x_gap, layout.top(row) - 0.08, label, ha="center", va="bottom",
-            fontsize=layout.font(_SMALL), color=_SUM_INK, weight="bold", linespacing=1.2)
+    canvas.text(x_gap, layout.middle(row), "·", FONT + 9, ha="center", va="center",
+                weight="bold", bbox=dict(facecolor="white", edgecolor="none", pad=0))
+    canvas.text(x_gap, layout.top(row) - 0.08, label, SMALL, ha="center", va="bottom",
+                color=SUM_INK, weight="bold", linespacing=1.2)
 
 
-def _draw_sum(ax, layout, leaves, result_row):
+def _draw_sum(canvas, layout, leaves, result_row):
     """The paths' ends meeting on a vertical line, summed with "+", then "=" the result."""
     x_result = layout.left(layout.depth)
-    big = dict(ha="center", va="center", fontsize=layout.font(_CHAIN_FONT + 6), color=_INK)
+    big = dict(size=FONT + 7, ha="center", va="center")
     if len(leaves) == 1:
-        ax.text(x_result - _GAP / 2, layout.middle(0), "=", **big)
+        canvas.text(x_result - _GAP / 2, layout.middle(0), "=", **big)
         return
     bus = x_result - _GAP * 0.5 - _SUM_GAP
     for row, column in leaves:
-        ax.plot([layout.right(column), bus], [layout.middle(row)] * 2, color=_INK,
-                linewidth=1.0, linestyle=":" if column + 1 < layout.depth else "-")
-    ax.plot([bus, bus], [layout.middle(leaves[0][0]), layout.middle(leaves[-1][0])], color=_INK,
-            linewidth=1.0)
-    ax.plot([bus, x_result], [layout.middle(result_row)] * 2, color=_INK, linewidth=1.0)
+        _line(canvas, [layout.right(column), bus], [layout.middle(row)] * 2,
+              linestyle=":" if column + 1 < layout.depth else "-")
+    _line(canvas, [bus, bus], [layout.middle(leaves[0][0]), layout.middle(leaves[-1][0])])
+    _line(canvas, [bus, x_result], [layout.middle(result_row)] * 2)
     for (row, _), (next_row, _) in zip(leaves, leaves[1:]):
-        ax.text(bus, (layout.middle(row) + layout.middle(next_row)) / 2, "+", **big,
+        canvas.text(bus, (layout.middle(row) + layout.middle(next_row)) / 2, "+", **big,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    canvas.text((bus + x_result) / 2 + 0.05, layout.middle(result_row), "=", **big,
                 bbox=dict(facecolor="white", edgecolor="none", pad=1))
-    ax.text((bus + x_result) / 2 + 0.05, layout.middle(result_row), "=", **big,
-            bbox=dict(facecolor="white", edgecolor="none", pad=1))
-    ax.text(layout.centre(layout.depth), layout.top(result_row) - 0.1,
-            f"sum of {len(leaves)} paths", ha="center", va="bottom",
-            fontsize=layout.font(_SMALL), color=_SUM_INK, weight="bold")
+    canvas.text(layout.centre(layout.depth), layout.top(result_row) - 0.1,
+                f"sum of {len(leaves)} paths", SMALL, ha="center", va="bottom", color=SUM_INK,
+                weight="bold")
 
 
 _CAPTIONS = {"reverse": "reverse order: from the output back, ∂out/∂node for each node",
@@ -942,11 +920,10 @@ _CAPTIONS = {"reverse": "reverse order: from the output back, ∂out/∂node for
              "optimal": "optimal order: each path in one einsum, in its cheapest order"}
 
 
-def _draw_lines(ax, layout, x, y, lines, line_height, **style):
-    """Lines of text one under another, from ``(x, y)`` down."""
-    style = {"color": _INK, **style, "fontsize": layout.font(style.get("fontsize", _SMALL))}
+def _draw_lines(canvas, x, y, lines, line_height, **style):
+    """Lines of text of :data:`SMALL` size one under another, from ``(x, y)`` down."""
     for k, line in enumerate(lines):
-        ax.text(x, y + k * line_height, line, ha="left", va="top", **style)
+        canvas.text(x, y + k * line_height, line, SMALL, ha="left", va="top", **style)
 
 
 def plot_chain(graph, source=None, order="reverse", upstream=None, names=None, title=None,
@@ -985,13 +962,14 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, names=None, t
         ``∂l/∂ŷ`` that reverse order has already contracted; needs
         ``order="reverse"``, the only order that forms it.
     names : dict of str to str, optional
-        Names to print nodes by, ``{"xW": "z"}``: a name that reads as a
-        product (``∂f/∂xW``) can be replaced. A node the model left unnamed
-        (``square``, ``matmul2``) is printed as what it computes when that
-        is short (``(X W)``, ``σ(y)``); every node is defined by the
-        equations either way.
+        Names to print nodes by, from the traced name: ``{"xW": "z"}``
+        replaces a name that reads as a product (``∂f/∂xW``). A node the
+        model left unnamed (``square``, ``matmul2``) is printed as what it
+        computes when that is short (``(X W)``, ``σ(y)``); every node is
+        defined by the equations either way.
     title : str, optional
-        A first title line; the product (or the number of paths) follows.
+        A first title line, above the figure's own: the product (or the
+        number of paths).
     ax : matplotlib.axes.Axes, optional
         Where to draw, e.g. one of a ``plt.subplots`` grid: the drawing and
         its text shrink to fit it. A new figure, sized so that the text fits
@@ -1009,9 +987,10 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, names=None, t
     Raises
     ------
     ValueError
-        If ``source`` or ``upstream`` is not a node of the graph, the output
-        does not depend on ``source``, a path misses ``upstream``, or there
-        are more paths than fit in a figure.
+        If ``source`` or ``upstream`` is not a node of the graph, ``names``
+        renames a node the graph lacks, the output does not depend on
+        ``source``, a path misses ``upstream``, or there are more paths than
+        fit in a figure.
 
     Examples
     --------
@@ -1030,7 +1009,7 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, names=None, t
     upstream = None if upstream is None else _graph_node(graph, upstream, "upstream")
     paths = _chain_paths(graph, source, order, upstream)
     plan = naive_plan(graph, source, order)
-    shown, bare = _shown_names(graph, names or {})
+    shown, bare = shown_names(graph, names or {})
     edges = {(c.index, k): (c, k, p) for path in paths for c, k, p in path}
     boxes = _trie(paths)
     shift = 1 if upstream is not None else 0
@@ -1094,44 +1073,42 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, names=None, t
               for row in listing]
     tags = [row[0] for row in listing]
 
-    line_height = _SMALL * 1.45 / 72
-    indent = max([_text_width(t, _SMALL) for t in tags], default=0.0) + 0.12
+    line_height = SMALL * 1.45 / 72
+    indent = max([text_width(t, SMALL) for t in tags], default=0.0) + 0.12
     caption = f"The naive chain's steps — {_CAPTIONS[plan.order]}:"
-    text_width = max([indent + _text_width(t, _SMALL, family=_MONO) for t in listed] +
-                     [_text_width(caption, _SMALL, "bold")]) if listed else 0.0
+    listing_width = max([indent + text_width(t, SMALL, family=MONO) for t in listed] +
+                        [text_width(caption, SMALL, "bold")]) if listed else 0.0
     columns = {depth: [result]} | ({0: [head_box]} if head_box else {})
     for prefix, (_, column, _) in boxes.items():
         columns.setdefault(column + shift, []).append(lines[prefix])
     layout = _ChainLayout(columns, rows, depth, len(paths) > 1)
     chain_width = layout.size[0]
-    model = _wrap(_equations(graph, shown, bare), max(chain_width, text_width, 6.0), _SMALL,
+    model = _wrap(_equations(graph, shown, bare), max(chain_width, listing_width, 6.0), SMALL,
                   "the model:   ")
     layout.y0 = len(model) * line_height + 0.1
     chain_height = layout.size[1]
     below = 0.4         # between the chain and the step list
-    total_width = max(chain_width, text_width,
-                      max(_text_width(m, _SMALL) for m in model))
+    total_width = max(chain_width, listing_width, max(text_width(m, SMALL) for m in model))
     total_height = chain_height + (below + (len(listed) + 1) * line_height if listed else 0.15)
-    heading = _titled(title, _chain_title(paths, lines, head_box, result, source, shown))
-    fig, ax, layout.scale = _figure_and_axes_inches(ax, total_width, total_height,
-                                                    heading.count("\n") + 1, dpi)
+    heading = titled(title, _chain_title(paths, lines, head_box, result, source, shown))
+    canvas = Canvas(ax, total_width, total_height, heading, dpi)
 
-    _draw_lines(ax, layout, 0, 0, model, line_height, style="italic")
+    _draw_lines(canvas, 0, 0, model, line_height, style="italic")
     if upstream is not None:
-        _draw_box(ax, layout, 0, layout.top(0), head_box, "upstream")
+        _draw_box(canvas, layout, 0, layout.top(0), head_box, "upstream")
     for prefix, (row, column, parent) in boxes.items():
         c, k, _ = edges[prefix[-1]]
         column += shift
-        _draw_box(ax, layout, column, layout.top(row), lines[prefix], "local")
+        _draw_box(canvas, layout, column, layout.top(row), lines[prefix], "local")
         if column == 0:
             continue
         parent_row = boxes[parent][0] if parent else 0
         if parent_row != row:
-            _draw_branch(ax, layout, parent_row, row, column)
+            _draw_branch(canvas, layout, parent_row, row, column)
         step = step_of_edge.get(parent[-1] if plan.order == "forward" and parent else (c.index, k))
         tag = f"{_step_tag(number[id(step)])} " if step is not None else ""
         terms = f"{c.size} term{'s' if c.size != 1 else ''}"
-        _draw_junction(ax, layout, layout.left(column) - _GAP / 2, row,
+        _draw_junction(canvas, layout, layout.left(column) - _GAP / 2, row,
                        f"{tag}Σ over {shown[c.index]}\n{terms}" if c.ndim else
                        f"{tag}{shown[c.index]} is a scalar:\nno sum")
 
@@ -1139,20 +1116,14 @@ def plot_chain(graph, source=None, order="reverse", upstream=None, names=None, t
     leaves = sorted((row, column + shift) for prefix, (row, column, _) in boxes.items()
                     if not any(other[:-1] == prefix for other in boxes))
     result_row = (rows - 1) / 2
-    _draw_box(ax, layout, depth, layout.top(result_row), result, "result")
-    _draw_sum(ax, layout, leaves, result_row)
+    _draw_box(canvas, layout, depth, layout.top(result_row), result, "result")
+    _draw_sum(canvas, layout, leaves, result_row)
     if listed:
         y = chain_height + below
-        _draw_lines(ax, layout, 0, y, [caption], line_height, weight="bold")
-        _draw_lines(ax, layout, 0, y + line_height, tags, line_height, color=_SUM_INK)
-        _draw_lines(ax, layout, indent, y + line_height, listed, line_height, family=_MONO)
-
-    ax.set_xlim(-_PAD, total_width + _PAD)
-    ax.set_ylim(total_height + _PAD, -_PAD)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    ax.set_title(heading, fontsize=layout.font(_CHAIN_FONT + 1), color=_INK)
-    return fig
+        _draw_lines(canvas, 0, y, [caption], line_height, weight="bold")
+        _draw_lines(canvas, 0, y + line_height, tags, line_height, color=SUM_INK)
+        _draw_lines(canvas, indent, y + line_height, listed, line_height, family=MONO)
+    return canvas.done()
 
 
 def _trie(paths):

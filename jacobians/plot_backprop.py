@@ -19,262 +19,39 @@ close, nothing shown); each returns the :class:`~matplotlib.figure.Figure`.
 Nothing is timed or drawn at random, so saving with
 ``metadata={"Software": None}`` writes the same PNG bytes on every run.
 
-The graph and the sweep are laid out in inches, with text in points, so
-their text fits at the size a new figure is made; drawn into a smaller
+Every function takes the keywords of every plot function of the library,
+``names``, ``title``, ``ax`` and ``dpi``, with the meanings
+:mod:`jacobians.plot` gives them: ``names`` is a dict from a traced node's
+name (a question's key, for the bars) to the name to show, ``title`` a
+first title line above the figure's own, and a new figure is drawn at 150
+dpi. The graph and the sweep are laid out in inches, with text in points,
+so their text fits at the size a new figure is made; drawn into a smaller
 ``ax``, every font shrinks by the same factor as the drawing.
 """
 import math
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
 from matplotlib.path import Path
-from matplotlib.textpath import TextToPath
 
-from .algebra import is_compound
+from ._drawing import (BLUE, DPI, FONT, INK, SMALL, SUM_INK, TITLE, VERMILLION, Canvas,
+                       lines_width, new_figure, panel_box, panel_scale, parameters, root,
+                       scaled_text, settle, shown_names, text_width, titled)
 from .chain import Local, wrt_indices
-from .cost import model_cost, scaled_sizes
-from .derive import derive
+from .cost import _count as _flops, model_cost, scaled_sizes
+from .derive import Program
 from .examples import QUESTIONS
 from .graph import Graph, trace_graph
 from .limits import format_bytes
+from .structure import local_structure
 
 __all__ = ["plot_graph", "plot_sweep", "plot_cost_bars"]
 
-_INK = "0.15"
 _FAINT = "0.62"                 # what needs no derivative
 _SOURCE_FILL = "#cfe2f3"        # the inputs differentiated
 _INPUT_FILL = "0.92"            # the other inputs
 _OUTPUT_FILL = "#fbe0c8"
-_STRUCTURE_INK = "#a6470c"      # structure tags: the dark orange of plot_chain's summed indices
-_BLUE, _VERMILLION = "#0072B2", "#D55E00"   # VJP and naive, as in plot_cost
-_TITLE_FONT = 13
-_NAME_FONT = 14
-_FONT = 11
-_SMALL = 10
-_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def _text_width(text, size, weight="normal"):
-    """Width in inches of one line of ``text`` set in ``size`` points."""
-    font = FontProperties(size=size, weight=weight)
-    return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0] / 72
-
-
-class _Canvas:
-    """Axes whose data units are inches of the drawing, and the font scale that goes with them.
-
-    A new figure is sized so that one data unit is one inch, with room for
-    the title above (the figure is widened for a long one) and the scale is
-    1; a given ``ax`` keeps its size, and fonts and lines scale with the
-    drawing in it. The y axis points down.
-    """
-
-    _MARGIN = 0.15      # inches around the axes
-    _PAD = 0.05         # inches the axes reach past the drawing, so no border is clipped
-
-    def __init__(self, ax, width, height, title):
-        lines = title.split("\n")
-        width, height = width + 2 * self._PAD, height + 2 * self._PAD
-        if ax is None:
-            wide = max(_text_width(line, _TITLE_FONT) for line in lines) + 2 * self._MARGIN
-            extra = max(0.0, wide - width) / 2
-            band = 0.25 + 0.25 * len(lines)
-            size = (width + 2 * extra + 2 * self._MARGIN, height + 2 * self._MARGIN + band)
-            self.fig = Figure(figsize=size)
-            self.ax = self.fig.add_axes([self._MARGIN / size[0], self._MARGIN / size[1],
-                                         (width + 2 * extra) / size[0], height / size[1]])
-            self.scale = 1.0
-        else:
-            # ax.figure is a SubFigure when ax sits in one; .figure of either is the root.
-            self.fig, self.ax, extra = ax.figure.figure, ax, 0.0
-            box = ax.get_position()
-            inches = self.fig.get_size_inches()
-            self.scale = min(box.width * inches[0] / width, box.height * inches[1] / height)
-        self.ax.set_xlim(-extra - self._PAD, width + extra - self._PAD)
-        self.ax.set_ylim(height - self._PAD, -self._PAD)
-        self.ax.set_aspect("equal")
-        self.ax.set_axis_off()
-        self.ax.set_title(title, fontsize=_TITLE_FONT * self.scale, color=_INK)
-
-    def text(self, x, y, text, size, **kwargs):
-        """Text at ``size`` points, scaled with the drawing."""
-        kwargs.setdefault("color", _INK)
-        return self.ax.text(x, y, text, fontsize=size * self.scale, **kwargs)
-
-    def line_width(self, points):
-        """A line width of ``points``, scaled with the drawing."""
-        return points * self.scale
-
-
-# ----------------------------------------------------------------------------
-# The structure of a local Jacobian, read off its index-notation term
-# ----------------------------------------------------------------------------
-def _tied(delta, out_labels, in_labels):
-    """``(output label, input label)`` for a delta tying one of each, else None."""
-    i, j = delta
-    if delta.grouped:
-        return None
-    if i in in_labels and j in out_labels:
-        i, j = j, i
-    return (i, j) if i in out_labels and j in in_labels else None
-
-
-def _aligned(deltas, out_labels, in_labels):
-    """Whether ``deltas`` tie output axis k to input axis k for every k.
-
-    One delta between all the output axes and all the input axes, read as
-    flat indices, counts too (a reshape): either way the flattened Jacobian
-    is nonzero on its diagonal only.
-    """
-    if len(deltas) == 1 and {deltas[0].i, deltas[0].j} == {out_labels, in_labels}:
-        return True
-    pairs = [_tied(d, out_labels, in_labels) for d in deltas]
-    return len(pairs) == len(out_labels) == len(in_labels) and \
-        set(pairs) == set(zip(out_labels, in_labels))
-
-
-def _gather_kind(derivative, gather):
-    """What a selection ``δ(flat(in), p_out)`` is, as a matrix; None if nothing particular."""
-    p = np.asarray(gather.index)
-    out_shape, in_shape = derivative.out_shape, derivative.in_shape
-    in_size = math.prod(in_shape)
-    if p.size == in_size:
-        flat = p.reshape(-1)
-        if np.array_equal(flat, np.arange(in_size)):
-            return "identity"
-        if np.array_equal(np.sort(flat), np.arange(in_size)):
-            return "permutation"
-    if out_shape and in_shape and out_shape[0] == in_shape[0] >= 2:
-        rows = np.arange(out_shape[0]).reshape((-1,) + (1,) * (len(out_shape) - 1))
-        if np.all((p < 0) | (p // (in_size // in_shape[0]) == rows)):
-            return "block-diagonal"
-    return None
-
-
-def _part_name(term, out_part, in_part, sizes):
-    """A Kronecker factor by name: ``I₂``, ``1₃ᵀ``, ``X`` or ``Xᵀ``; None if it has none."""
-    labels = set(out_part + in_part)
-    factors = [f for f in term.factors if f.labels and set(f.labels) <= labels]
-    deltas = [d for d in term.deltas if set(d.i + d.j) <= labels]
-    rows, cols = (math.prod(sizes[x] for x in part) for part in (out_part, in_part))
-    if not factors and deltas and _aligned(deltas, out_part, in_part):
-        return f"I{str(rows).translate(_SUBSCRIPTS)}"
-    if not factors and not deltas and bool(out_part) != bool(in_part):
-        return f"1{str(rows * cols).translate(_SUBSCRIPTS)}" + ("ᵀ" if in_part else "")
-    if len(factors) == 1 and not deltas:
-        label, name = factors[0].labels, factors[0].name
-        name = f"({name})" if is_compound(name) else name
-        if label == out_part + in_part and out_part:
-            return name
-        if label == in_part + out_part:
-            return f"{name}ᵀ"
-    return None
-
-
-def _kronecker(derivative, term):
-    """The factors of a term that is a Kronecker product: ``"X ⊗ I₂"``, ``""`` or None.
-
-    The axes split as :func:`jacobians.structure.kronecker_factors` splits
-    them, leading ones to the first factor and trailing ones to the second,
-    and the same splits are skipped (a scalar factor, a row beside a
-    column). A term is a product, so it is a Kronecker product when each of
-    its factors and deltas lies on one side of a split. The factors are
-    named when each is an identity, a ones vector or one coefficient array
-    (``""`` otherwise); None when no split separates the term.
-    """
-    out_labels, in_labels, sizes = derivative.out_labels, derivative.in_labels, derivative.sizes
-    items = [set(f.labels) for f in term.factors if f.labels] + \
-        [set(d.i + d.j) for d in term.deltas]
-    scalars = [f.name for f in term.factors if not f.labels]
-    for s in range(len(out_labels), -1, -1):
-        for t in range(len(in_labels), -1, -1):
-            parts = ((out_labels[:s], in_labels[:t]), (out_labels[s:], in_labels[t:]))
-            (m1, n1), (m2, n2) = [[math.prod(sizes[x] for x in side) for side in part]
-                                  for part in parts]
-            if (m1, n1) == (1, 1) or (m2, n2) == (1, 1) or (m1 == 1 and n2 == 1) or \
-                    (n1 == 1 and m2 == 1):
-                continue
-            a = set(parts[0][0] + parts[0][1])
-            if not all(item <= a or not item & a for item in items):
-                continue
-            names = [_part_name(term, *part, sizes) for part in parts]
-            if None in names:
-                return ""
-            sign = "−" if term.sign < 0 else ""
-            scale = " ".join(scalars) + " " if scalars else ""
-            return f"{sign}{scale}{names[0]} ⊗ {names[1]}"
-    return None
-
-
-def local_structure(derivative):
-    """Name the structure of a local Jacobian from its index-notation term.
-
-    The kinds are those of :func:`jacobians.structure`, judged the same way
-    (on the Jacobian flattened row-major) but read off the term's deltas and
-    factors instead of the dense array, so nothing is materialised: a
-    delta tying output axis k to input axis k for every k makes a diagonal,
-    a delta between the first output and input axes a block-diagonal, a
-    term whose parts split between leading and trailing axes a Kronecker
-    product. A kind is given only where the term proves it; otherwise the
-    answer is ``"sparse"`` or ``"dense"`` by :meth:`~jacobians.Derivative.nnz`
-    (a dense check could still find, say, a Kronecker product in the values).
-
-    Parameters
-    ----------
-    derivative : jacobians.Derivative
-        From ``op.derivative(...)`` or ``node.derivative(position)``.
-
-    Returns
-    -------
-    kind : str
-        ``"scalar"`` for order 0, else one of ``"zero"``, ``"identity"``,
-        ``"diagonal"``, ``"permutation"``, ``"block-diagonal"``,
-        ``"Kronecker"``, ``"sparse"``, ``"dense"``.
-    factors : str
-        For a Kronecker product whose factors have names, ``"X ⊗ I₂"``;
-        otherwise ``""``.
-
-    Examples
-    --------
-    >>> import jacobians as jac
-    >>> X, W = np.ones((3, 4)), np.ones((4, 2))
-    >>> local_structure(jac.matmul.derivative(X, W, wrt=1))
-    ('Kronecker', 'X ⊗ I₂')
-    >>> local_structure(jac.sigmoid.derivative(X))
-    ('diagonal', '')
-    """
-    if not derivative.order:
-        return "scalar", ""
-    nnz = derivative.nnz()
-    if nnz == 0:
-        return "zero", ""
-    out_labels, in_labels, terms = derivative.out_labels, derivative.in_labels, derivative.terms
-    generic = "dense" if nnz == derivative.size else "sparse"
-    first = terms[0]
-    if first.gather is not None:
-        return _gather_kind(derivative, first.gather) or generic, ""
-    square = math.prod(derivative.out_shape) >= 2
-    if all(_aligned(t.deltas, out_labels, in_labels) for t in terms):
-        if len(terms) == 1 and not first.factors and first.sign > 0:
-            return "identity", ""
-        if square:
-            return "diagonal", ""
-    ties = [_tied(d, out_labels, in_labels) for d in first.deltas]
-    if len(terms) == 1 and not first.factors and first.sign > 0 and None not in ties and \
-            len(ties) == len(out_labels) == len(in_labels):
-        return "permutation", ""
-    sizes = derivative.sizes
-    if out_labels and in_labels and sizes[out_labels[0]] == sizes[in_labels[0]] >= 2 and \
-            all((out_labels[0], in_labels[0]) in [_tied(d, out_labels, in_labels)
-                                                  for d in t.deltas] for t in terms):
-        return "block-diagonal", ""
-    if len(terms) == 1:
-        factors = _kronecker(derivative, first)
-        if factors is not None:
-            return "Kronecker", factors
-    return generic, ""
+_NODE_FONT = FONT + 3           # a node's name
 
 
 def _structure_tag(derivative):
@@ -286,7 +63,7 @@ def _structure_tag(derivative):
 # ----------------------------------------------------------------------------
 # The graph as a layered DAG
 # ----------------------------------------------------------------------------
-_BOX_HEIGHT = 0.66          # inches: name and shape, then the op
+_NODE_HEIGHT = 0.66          # inches: name and shape, then the op
 _LAYER_GAP = 0.95           # inches between layers: room for staggered edge labels
 _NODE_GAP = 0.6             # inches between neighbours in a layer
 _CROWDED_GAP = 0.3          # inches more for each label past two that ends in a layer
@@ -390,7 +167,7 @@ class _GraphLayout:
                 self.up.setdefault(b, []).append(a)
         self.tops = [0.0]
         for crowd in labels[1:]:
-            self.tops.append(self.tops[-1] + _BOX_HEIGHT + _LAYER_GAP +
+            self.tops.append(self.tops[-1] + _NODE_HEIGHT + _LAYER_GAP +
                              _CROWDED_GAP * max(0, crowd - 2))
         self.x = {}
         self._order()
@@ -400,7 +177,7 @@ class _GraphLayout:
         for k in self.x:
             self.x[k] -= left
         self.width = max(self.x[k] + self.widths[k] / 2 for k in self.x)
-        self.height = self.tops[-1] + _BOX_HEIGHT
+        self.height = self.tops[-1] + _NODE_HEIGHT
 
     def y(self, key):
         """The top of the key's layer."""
@@ -500,8 +277,8 @@ class _Label:
 
     def __init__(self, head, tag):
         self.head, self.tag = head, tag
-        self.width = max(_text_width(head, _SMALL), _text_width(tag, _SMALL, "bold")) + 0.12
-        self.height = 2 * _SMALL * 1.3 / 72 + 0.04
+        self.width = max(text_width(head, SMALL), text_width(tag, SMALL, "bold")) + 0.12
+        self.height = 2 * SMALL * 1.3 / 72 + 0.04
 
     def box(self, x, y, side):
         """The label's box with its centre (side 0), left edge (1) or right edge (−1) at x."""
@@ -540,44 +317,45 @@ def _draw_labels(canvas, edges, routes, boxes, display):
         canvas.ax.add_patch(Rectangle(box[:2], label.width, label.height, facecolor="white",
                                       edgecolor="none", alpha=0.9))
         middle = (box[0] + box[2]) / 2
-        canvas.text(middle, box[1] + label.height * 0.27, label.head, _SMALL, ha="center",
+        canvas.text(middle, box[1] + label.height * 0.27, label.head, SMALL, ha="center",
                     va="center")
-        canvas.text(middle, box[1] + label.height * 0.73, label.tag, _SMALL, ha="center",
-                    va="center", color=_STRUCTURE_INK, weight="bold")
+        canvas.text(middle, box[1] + label.height * 0.73, label.tag, SMALL, ha="center",
+                    va="center", color=SUM_INK, weight="bold")
 
 
-def _node_text(node, display):
-    """A node's name, its shape, and the op that made it."""
+def _node_text(node, shown, bare):
+    """A node's name, its shape, and the op that made it, with the parameters that matter."""
     if node.op is None:
         what = "input" if node.kind == "input" else "constant"
     else:
-        what = f"{node.op.name}({', '.join(display(p) for p in node.parents)})"
-    return display(node), str(node.shape), what
+        args = [bare.get(p.index, shown[p.index]) for p in node.parents] + parameters(node)
+        what = f"{node.op.name}({', '.join(args)})"
+    return shown[node.index], str(node.shape), what
 
 
 def _node_width(text):
     name, shape, what = text
-    return max(_text_width(name, _NAME_FONT, "bold") + _text_width(f"  {shape}", _FONT),
-               _text_width(what, _SMALL)) + 0.3
+    return max(text_width(name, _NODE_FONT, "bold") + text_width(f"  {shape}", FONT),
+               text_width(what, SMALL)) + 0.3
 
 
 def _draw_node(canvas, node, text, x, y, width, fill, bold):
     """A rounded box: the name in bold and the shape on one line, the op under them."""
     faint = node.kind == "constant"
     canvas.ax.add_patch(FancyBboxPatch(
-        (x - width / 2, y), width, _BOX_HEIGHT, boxstyle="round,pad=0,rounding_size=0.08",
-        facecolor=fill, edgecolor=_FAINT if faint else _INK,
+        (x - width / 2, y), width, _NODE_HEIGHT, boxstyle="round,pad=0,rounding_size=0.08",
+        facecolor=fill, edgecolor=_FAINT if faint else INK,
         linewidth=canvas.line_width(2.2 if bold else 1.1), linestyle="--" if faint else "-",
         gid=f"node {text[0]}"))
     name, shape, what = text
-    colour = _FAINT if faint else _INK
-    name_width = _text_width(name, _NAME_FONT, "bold")
-    start = x - (name_width + _text_width(f"  {shape}", _FONT)) / 2
-    canvas.text(start, y + 0.24, name, _NAME_FONT, ha="left", va="center", weight="bold",
+    colour = _FAINT if faint else INK
+    name_width = text_width(name, _NODE_FONT, "bold")
+    start = x - (name_width + text_width(f"  {shape}", FONT)) / 2
+    canvas.text(start, y + 0.24, name, _NODE_FONT, ha="left", va="center", weight="bold",
                 color=colour)
-    canvas.text(start + name_width, y + 0.24, f"  {shape}", _FONT,
+    canvas.text(start + name_width, y + 0.24, f"  {shape}", FONT,
                 ha="left", va="center", color=colour)
-    canvas.text(x, y + 0.5, what, _SMALL, ha="center", va="center", color=colour)
+    canvas.text(x, y + 0.5, what, SMALL, ha="center", va="center", color=colour)
 
 
 _KEY = (("input differentiated", _SOURCE_FILL), ("other input", _INPUT_FILL),
@@ -592,7 +370,7 @@ def _key_entries(other_inputs, dashed):
 
 
 def _key_width(entries):
-    return sum(0.4 + _text_width(label, _SMALL) + 0.3 for label, _ in entries) - 0.3
+    return sum(0.4 + text_width(label, SMALL) + 0.3 for label, _ in entries) - 0.3
 
 
 def _draw_key(canvas, entries, x, y):
@@ -604,17 +382,12 @@ def _draw_key(canvas, entries, x, y):
         else:
             canvas.ax.add_patch(FancyBboxPatch(
                 (x + 0.04, y - 0.11), 0.22, 0.22, boxstyle="round,pad=0,rounding_size=0.04",
-                facecolor=fill, edgecolor=_INK, linewidth=canvas.line_width(1.0)))
-        canvas.text(x + 0.4, y, label, _SMALL, ha="left", va="center")
-        x += 0.4 + _text_width(label, _SMALL) + 0.3
+                facecolor=fill, edgecolor=INK, linewidth=canvas.line_width(1.0)))
+        canvas.text(x + 0.4, y, label, SMALL, ha="left", va="center")
+        x += 0.4 + text_width(label, SMALL) + 0.3
 
 
-def _graph_title(graph, display):
-    return (f"The computation graph of {display(graph.output)}, inputs at the top\n"
-            f"each edge is a local Jacobian ∂child/∂parent: its order and structure")
-
-
-def plot_graph(f, *args, wrt=None, names=None, title=None, ax=None):
+def plot_graph(f, *args, wrt=None, names=None, title=None, ax=None, dpi=DPI):
     """Draw a traced function as a DAG whose edges are its local Jacobians.
 
     Inputs are at the top and the output at the bottom, each op one layer
@@ -625,7 +398,9 @@ def plot_graph(f, *args, wrt=None, names=None, title=None, ax=None):
     ``block-diagonal``, ``dense``…), read off the op's index-notation term,
     so no Jacobian is built. A value read by several ops has one out-edge
     per read. Scalar constants (the 0.5 in ``0.5 * s``) are not drawn: the
-    op that reads one names it.
+    op that reads one names it. Nodes are named as in
+    :func:`jacobians.plot.plot_chain`: a node the model left unnamed
+    (``matmul2``) by what it computes when that is short (``(A X)``).
 
     Parameters
     ----------
@@ -642,9 +417,13 @@ def plot_graph(f, *args, wrt=None, names=None, title=None, ax=None):
     names : dict of str to str, optional
         Names to show instead of the traced ones, e.g. ``{"matmul": "H"}``.
     title : str, optional
-        By default the output's name and what the edges show.
+        A first title line, above the figure's own, which names the output
+        and says what the edges show.
     ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure, sized so that the text fits, when None.
+        Where to draw; the drawing and its text shrink to fit its panel. A
+        new figure, sized so that the text fits, when None.
+    dpi : float
+        Dots per inch of a new figure.
 
     Returns
     -------
@@ -675,14 +454,10 @@ def plot_graph(f, *args, wrt=None, names=None, title=None, ax=None):
         graph = trace_graph(f, *args)
     chosen = range(len(graph.inputs)) if wrt is None else wrt_indices(wrt, len(graph.inputs))[0]
     sources = [graph.inputs[i] for i in chosen]
-    names = dict(names or {})
-    unknown = sorted(set(names) - {n.name for n in graph.nodes})
-    if unknown:
-        raise ValueError(f"names renames {', '.join(unknown)}, which the graph does not have; "
-                         f"its nodes are {', '.join(n.name for n in graph.nodes)}")
+    shown, bare = shown_names(graph, names or {})
 
     def display(node):
-        return names.get(node.name, node.name)
+        return shown[node.index]
 
     nodes = _shown(graph)
     drawn = {n.index for n in nodes}
@@ -690,21 +465,22 @@ def plot_graph(f, *args, wrt=None, names=None, title=None, ax=None):
     edges = [_Edge(p, c, k, active[c.index] and active[p.index])
              for c in nodes if c.op is not None for k, p in enumerate(c.parents)
              if p.index in drawn]
-    texts = {n.index: _node_text(n, display) for n in nodes}
+    texts = {n.index: _node_text(n, shown, bare) for n in nodes}
     widths = {i: _node_width(text) for i, text in texts.items()}
     layout = _GraphLayout(nodes, edges, _node_layers(graph, nodes), widths)
     legend = _key_entries(len({s.index for s in sources}) < len(graph.inputs),
                           any(not e.active for e in edges))
     width = max(layout.width, _key_width(legend))
     shift = (width - layout.width) / 2
-    canvas = _Canvas(ax, width, layout.height + _KEY_HEIGHT,
-                     title if title is not None else _graph_title(graph, display))
+    own = (f"The computation graph of {display(graph.output)}: each edge a local Jacobian "
+           f"∂child/∂parent, its order and structure")
+    canvas = Canvas(ax, width, layout.height + _KEY_HEIGHT, titled(title, own), dpi)
 
     boxes = []
     for n in nodes:
         x, y = layout.x[n.index] + shift, layout.y(n.index)
         boxes.append((x - widths[n.index] / 2 - 0.05, y - 0.05, x + widths[n.index] / 2 + 0.05,
-                      y + _BOX_HEIGHT + 0.05))
+                      y + _NODE_HEIGHT + 0.05))
         if n is graph.output:
             fill = _OUTPUT_FILL
         elif n.kind == "input":
@@ -729,20 +505,20 @@ def plot_graph(f, *args, wrt=None, names=None, title=None, ax=None):
         for k, at in enumerate(e.keys):
             top, x = layout.y(at), layout.x[at] + shift
             if k == 0:
-                points.append((x + ports[(at, 0, e.keys[1])].pop(0), top + _BOX_HEIGHT))
+                points.append((x + ports[(at, 0, e.keys[1])].pop(0), top + _NODE_HEIGHT))
             elif k == len(e.keys) - 1:
                 points.append((x + ports[(at, 1, e.keys[-2])].pop(0), top))
             else:
-                points.append((x, top + _BOX_HEIGHT / 2))
+                points.append((x, top + _NODE_HEIGHT / 2))
         routes.append(points)
-        style = {"color": _INK, "linewidth": canvas.line_width(1.3)} if e.active else \
+        style = {"color": INK, "linewidth": canvas.line_width(1.3)} if e.active else \
             {"color": _FAINT, "linewidth": canvas.line_width(1.0), "linestyle": (0, (4, 3))}
         canvas.ax.add_patch(FancyArrowPatch(
             path=_bezier(points), arrowstyle="-|>", mutation_scale=14 * canvas.scale,
             shrinkA=0, shrinkB=0, gid=f"edge {display(e.parent)}→{display(e.child)} {e.position}",
             **style))
     _draw_labels(canvas, edges, routes, boxes, display)
-    return canvas.fig
+    return canvas.done()
 
 
 # ----------------------------------------------------------------------------
@@ -753,7 +529,7 @@ _ROW_GAP = 0.16
 _COLUMN_GAP = 0.7           # inches between the two columns: room for an arrow
 _HEAD_HEIGHT = 0.75         # inches above the rows for the column headings and the seed
 _FOOT_HEIGHT = 0.75         # inches under them for the totals
-_NAIVE_FILL, _VJP_FILL = "#f7d5c0", "#cfe2f3"   # light vermillion and light blue
+_NAIVE_FILL, _VJP_FILL = "#f7d5c0", _SOURCE_FILL   # light vermillion and light blue
 
 
 def _sizes(shape):
@@ -776,29 +552,29 @@ class _SweepRow:
 
     @property
     def left_width(self):
-        return max(_text_width(self.name, _FONT + 1, "bold") +
-                   _text_width(f"  {self.shape}", _FONT),
-                   _text_width(self.sizes, _SMALL), _text_width(self.formula, _SMALL))
+        return max(text_width(self.name, FONT + 1, "bold") +
+                   text_width(f"  {self.shape}", FONT),
+                   text_width(self.sizes, SMALL), text_width(self.formula, SMALL))
 
     @property
     def right_width(self):
-        return max(_text_width(self.rule, _FONT + 1, "bold"), _text_width(self.g_sizes, _SMALL))
+        return max(text_width(self.rule, FONT + 1, "bold"), text_width(self.g_sizes, SMALL))
 
     def draw(self, canvas, x_right, top):
         """The row's text; its boxes are drawn by the caller."""
-        canvas.text(0.15, top + 0.2, self.name, _FONT + 1, ha="left", va="center",
+        canvas.text(0.15, top + 0.2, self.name, FONT + 1, ha="left", va="center",
                     weight="bold")
-        canvas.text(0.15 + _text_width(self.name, _FONT + 1, "bold"), top + 0.2,
-                    f"  {self.shape}", _FONT, ha="left", va="center")
-        canvas.text(0.15, top + 0.45, self.sizes, _SMALL, ha="left", va="center")
-        canvas.text(0.15, top + 0.68, self.formula, _SMALL, ha="left", va="center",
-                    color=_STRUCTURE_INK)
-        canvas.text(x_right + 0.15, top + 0.28, self.rule, _FONT + 1, ha="left", va="center",
+        canvas.text(0.15 + text_width(self.name, FONT + 1, "bold"), top + 0.2,
+                    f"  {self.shape}", FONT, ha="left", va="center")
+        canvas.text(0.15, top + 0.45, self.sizes, SMALL, ha="left", va="center")
+        canvas.text(0.15, top + 0.68, self.formula, SMALL, ha="left", va="center",
+                    color=SUM_INK)
+        canvas.text(x_right + 0.15, top + 0.28, self.rule, FONT + 1, ha="left", va="center",
                     weight="bold")
-        canvas.text(x_right + 0.15, top + 0.58, self.g_sizes, _SMALL, ha="left", va="center")
+        canvas.text(x_right + 0.15, top + 0.58, self.g_sizes, SMALL, ha="left", va="center")
 
 
-def plot_sweep(f, *args, wrt=0, title=None, ax=None):
+def plot_sweep(f, *args, wrt=0, names=None, title=None, ax=None, dpi=DPI):
     """Set the naive chain's local Jacobians beside the cotangents of the VJP sweep.
 
     One row per edge the reverse sweep takes, from the output back to the
@@ -811,7 +587,8 @@ def plot_sweep(f, *args, wrt=0, title=None, ax=None):
     with its shape and size. Each box is shaded from the left in proportion
     to its entries, all boxes to one scale, so the contrast shows at a
     glance. Under the columns: their totals, and the FLOPs of each way
-    counted on shapes by :func:`jacobians.model_cost`.
+    counted on shapes by :func:`jacobians.model_cost`. Nodes are named as
+    in :func:`jacobians.plot.plot_chain` and :func:`plot_graph`.
 
     Parameters
     ----------
@@ -821,21 +598,37 @@ def plot_sweep(f, *args, wrt=0, title=None, ax=None):
         The arguments.
     wrt : int or tuple of int
         The argument(s) differentiated.
+    names : dict of str to str, optional
+        Names to show instead of the traced ones, e.g. ``{"matmul": "H"}``.
     title : str, optional
-        By default the derivative and what the columns hold.
+        A first title line, above the figure's own, which names the
+        derivative and says what the columns hold.
     ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure, sized so that the text fits, when None.
+        Where to draw; the drawing and its text shrink to fit its panel. A
+        new figure, sized so that the text fits, when None.
+    dpi : float
+        Dots per inch of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
 
+    Raises
+    ------
+    ValueError
+        If ``f`` is not scalar, ``names`` renames a node the graph lacks, or
+        there is nothing to sweep: ``f`` returns an argument ``wrt`` or does
+        not depend on the arguments ``wrt``.
+
     Notes
     -----
     Index labels follow the library's convention: output ``a b``, input
-    ``c d`` (``∂H_ab/∂W_cd = X_ac δ_bd``). For a scalar output the naive
-    chain in reverse order carries ``∂out/∂node``, shaped like ``g_node``:
-    what it pays for is building the local Jacobians on the left.
+    ``c d`` (``∂H_ab/∂W_cd = X_ac δ_bd``), and never the name of an array
+    of the statement: where an array is named like one of them, the letters
+    move on (for ``sum(H + b)``, ``∂add_ij/∂b_k = δ_jk``). For a scalar
+    output the naive chain in reverse order carries ``∂out/∂node``, shaped
+    like ``g_node``: what it pays for is building the local Jacobians on
+    the left.
 
     Examples
     --------
@@ -845,9 +638,21 @@ def plot_sweep(f, *args, wrt=0, title=None, ax=None):
     >>> [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("g_W")]
     ['g_W = Xᵀ g_H']
     """
-    program = derive(f, wrt)(*args)
-    cost = model_cost(f, args, wrt)
-    out = program.graph.output
+    cost = model_cost(f, args, wrt)     # refuses a function that is not scalar
+    chosen, many = wrt_indices(wrt, len(args))
+    graph = trace_graph(f, *args)
+    out, sources = graph.output, [graph.inputs[i] for i in chosen]
+    wanted = ", ".join(s.name for s in sources)
+    if any(s is out for s in sources):
+        raise ValueError(f"{out.name} is the output itself: there is no sweep to draw")
+    # The graph is this call's own: its nodes take the names the figure shows.
+    shown, _ = shown_names(graph, names or {})
+    for n in graph.nodes:
+        n.name = shown[n.index]
+    program = Program(graph, sources, many)
+    program.run()
+    if not program.instructions:
+        raise ValueError(f"{out.name} does not depend on {wanted}: the sweep has no edge to draw")
     rows, seen = [], {out.index}
     for ins in program.instructions:
         sign = "+=" if ins.parent.index in seen else "="
@@ -857,26 +662,25 @@ def plot_sweep(f, *args, wrt=0, title=None, ax=None):
 
     naive_head = "naive chain (jac.jacobian) builds"
     vjp_head = "VJP sweep (jac.grad) carries"
-    left_width = max([_text_width(naive_head, _FONT + 1, "bold") - 0.2] +
+    left_width = max([text_width(naive_head, FONT + 1, "bold") - 0.2] +
                      [r.left_width for r in rows]) + 0.3
-    right_width = max([_text_width(vjp_head, _FONT + 1, "bold") - 0.2] +
+    right_width = max([text_width(vjp_head, FONT + 1, "bold") - 0.2] +
                       [r.right_width for r in rows]) + 0.3
     width = left_width + _COLUMN_GAP + right_width
     height = _HEAD_HEIGHT + len(rows) * (_ROW_HEIGHT + _ROW_GAP) - _ROW_GAP + _FOOT_HEIGHT
-    sources = ", ".join(s.name for s in program.sources)
-    canvas = _Canvas(ax, width, height, title if title is not None else (
-        f"∂{out.name}/∂{sources} edge by edge, from the output back: what the naive chain "
-        f"builds,\nand what the VJP sweep carries instead (shading: entries, every box to one "
-        f"scale)"))
+    own = (f"∂{out.name}/∂{wanted} edge by edge, from the output back: what the naive chain "
+           f"builds,\nand what the VJP sweep carries instead (shading: entries, every box to one "
+           f"scale)")
+    canvas = Canvas(ax, width, height, titled(title, own), dpi)
 
     largest = max(r.entries for r in rows)
     x_right = left_width + _COLUMN_GAP
-    canvas.text(left_width / 2, 0.2, naive_head, _FONT + 1, ha="center", va="center",
-                weight="bold", color=_VERMILLION)
-    canvas.text(x_right + right_width / 2, 0.2, vjp_head, _FONT + 1, ha="center", va="center",
-                weight="bold", color=_BLUE)
+    canvas.text(left_width / 2, 0.2, naive_head, FONT + 1, ha="center", va="center",
+                weight="bold", color=VERMILLION)
+    canvas.text(x_right + right_width / 2, 0.2, vjp_head, FONT + 1, ha="center", va="center",
+                weight="bold", color=BLUE)
     canvas.text(x_right + right_width / 2, 0.52, f"seed: g_{out.name} = 1, shape {out.shape}",
-                _SMALL, ha="center", va="center")
+                SMALL, ha="center", va="center")
     for k, row in enumerate(rows):
         top = _HEAD_HEIGHT + k * (_ROW_HEIGHT + _ROW_GAP)
         for x, w, entries, fill in ((0.0, left_width, row.entries, _NAIVE_FILL),
@@ -884,46 +688,37 @@ def plot_sweep(f, *args, wrt=0, title=None, ax=None):
             canvas.ax.add_patch(Rectangle((x, top), w * entries / largest, _ROW_HEIGHT,
                                           facecolor=fill, edgecolor="none"))
             canvas.ax.add_patch(Rectangle((x, top), w, _ROW_HEIGHT, facecolor="none",
-                                          edgecolor=_INK, linewidth=canvas.line_width(1.0)))
+                                          edgecolor=INK, linewidth=canvas.line_width(1.0)))
         row.draw(canvas, x_right, top)
         canvas.ax.add_patch(FancyArrowPatch(
             (left_width + 0.1, top + _ROW_HEIGHT / 2), (x_right - 0.1, top + _ROW_HEIGHT / 2),
-            arrowstyle="-|>", mutation_scale=14 * canvas.scale, color=_INK,
+            arrowstyle="-|>", mutation_scale=14 * canvas.scale, color=INK,
             linewidth=canvas.line_width(1.0)))
 
     foot = height - _FOOT_HEIGHT + 0.25
     naive_entries = sum(r.entries for r in rows)
     vjp_entries = sum(r.g_entries for r in rows)
     canvas.text(0.0, foot, f"built in all: {naive_entries:,} entries, "
-                f"{format_bytes(8 * naive_entries)}", _FONT, ha="left", va="center")
-    canvas.text(0.0, foot + 0.3, f"{cost.naive_reverse_flops:,} FLOPs (reverse order)", _FONT,
+                f"{format_bytes(8 * naive_entries)}", FONT, ha="left", va="center")
+    canvas.text(0.0, foot + 0.3, f"{cost.naive_reverse_flops:,} FLOPs (reverse order)", FONT,
                 ha="left", va="center")
     canvas.text(x_right, foot, f"computed in all: {vjp_entries:,} entries, "
-                f"{format_bytes(8 * vjp_entries)}", _FONT, ha="left", va="center")
-    canvas.text(x_right, foot + 0.3, f"{cost.vjp_flops:,} FLOPs", _FONT, ha="left",
+                f"{format_bytes(8 * vjp_entries)}", FONT, ha="left", va="center")
+    canvas.text(x_right, foot + 0.3, f"{cost.vjp_flops:,} FLOPs", FONT, ha="left",
                 va="center")
-    return canvas.fig
+    return canvas.done()
 
 
 # ----------------------------------------------------------------------------
 # What a gradient costs, question by question
 # ----------------------------------------------------------------------------
 # Each bar of a question: what it counts, whose, how to read it off a ModelCost, its colour.
-_BARS = (("bytes", "naive", lambda cost: cost.naive_bytes, _VERMILLION),
-         ("bytes", "VJP", lambda cost: cost.vjp_bytes, _BLUE),
-         ("FLOPs", "naive", lambda cost: cost.naive_reverse_flops, _VERMILLION),
-         ("FLOPs", "VJP", lambda cost: cost.vjp_flops, _BLUE))
+_BARS = (("bytes", "naive", lambda cost: cost.naive_bytes, VERMILLION),
+         ("bytes", "VJP", lambda cost: cost.vjp_bytes, BLUE),
+         ("FLOPs", "naive", lambda cost: cost.naive_reverse_flops, VERMILLION),
+         ("FLOPs", "VJP", lambda cost: cost.vjp_flops, BLUE))
 _BAR_AT = (-1.6, -0.55, 0.55, 1.6)      # each bar's place in its question's group
 _GROUP = 4.8                            # from one question's group to the next
-
-
-def _flops(n):
-    """A FLOP count in a bar's label: exact below 100,000, else three digits and a unit."""
-    if n < 100_000:
-        return f"{n:,}"
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
 
 
 def _sizes_label(sizes):
@@ -932,7 +727,7 @@ def _sizes_label(sizes):
                     for k, v in sizes.items() if v is not None)
 
 
-def plot_cost_bars(questions=None, size=None, title=None, ax=None):
+def plot_cost_bars(questions=None, size=None, names=None, title=None, ax=None, dpi=DPI):
     """Bars of the bytes and FLOPs of the naive chain against the VJP sweep, per question.
 
     For each question, four bars on a log scale: the bytes the naive chain
@@ -950,10 +745,16 @@ def plot_cost_bars(questions=None, size=None, title=None, ax=None):
         Set every dimension of every question to this
         (:func:`jacobians.cost.scaled_sizes`); each question's own sizes
         when None.
+    names : dict of str to str, optional
+        Names to show instead of the questions' keys, e.g. ``{"Q0": "MLP"}``.
     title : str, optional
-        By default what is counted, and at which sizes.
+        A first title line, above the figure's own, which says what is
+        counted and at which sizes.
     ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure when None.
+        Where to draw; the figure and its text shrink to fit its panel. A
+        new figure when None.
+    dpi : float
+        Dots per inch of a new figure.
 
     Returns
     -------
@@ -962,7 +763,8 @@ def plot_cost_bars(questions=None, size=None, title=None, ax=None):
     Raises
     ------
     ValueError
-        If a key is not a question, or ``size`` is not a positive integer.
+        If a key is not a question, ``names`` renames a question not drawn,
+        or ``size`` is not a positive integer.
 
     Examples
     --------
@@ -975,53 +777,62 @@ def plot_cost_bars(questions=None, size=None, title=None, ax=None):
     if unknown or not keys:
         raise ValueError(f"questions must be keys of QUESTIONS ({', '.join(QUESTIONS)}), got "
                          f"{keys!r}")
+    names = dict(names or {})
+    unnamed = sorted(set(names) - set(keys))
+    if unnamed:
+        raise ValueError(f"names renames {', '.join(unnamed)}, which is not drawn; the "
+                         f"questions drawn are {', '.join(keys)}")
     counted = []
     for key in keys:
         q = QUESTIONS[key]
         sizes = dict(q.sizes) if size is None else {**q.sizes, **scaled_sizes(key, size)}
         counted.append((key, sizes, model_cost(q.function, q.args(**sizes), q.wrt)))
-    width = max(6.4, 2.3 * len(keys) + 1.4)
-    if ax is None:
-        fig = Figure(figsize=(width, 5.6), layout="constrained")
-        ax = fig.add_subplot()
-        scale = 1.0
+    at = "each question at its own sizes" if size is None else f"every dimension N = {size}"
+    heading = titled(title, f"What a gradient costs, counted on shapes by jac.model_cost\n({at})")
+    width = max(6.4, 2.3 * len(keys) + 1.4, lines_width(heading, TITLE) + 0.3)
+    height = 5.6 + 0.25 * heading.count("\n")
+    given = ax is not None
+    if not given:
+        fig = new_figure((width, height), dpi, "constrained")
+        ax, scale = fig.add_subplot(), 1.0
     else:
-        # In a smaller ax every font shrinks with it, so that the labels keep their places.
-        fig = ax.figure.figure
-        scale = min(1.0, ax.get_position().width * fig.get_size_inches()[0] / (width - 1.0))
+        fig, panel, scale = root(ax), panel_box(ax), panel_scale(ax, width, height)
+    span = _GROUP * len(keys)
+    ax.set_xlim(-_GROUP / 2, span - _GROUP / 2)
 
     values = [value(cost) for _, _, cost in counted for _, _, value, _ in _BARS]
     # A decade or so under the smallest bar, so that even it stands clear of the axis.
     floor = 10.0 ** math.floor(math.log10(max(min(v for v in values if v > 0) / 3, 1)))
+    ax.set_yscale("log")
+    ax.set_ylim(floor, max(values) * 8)
     for k, (key, _, cost) in enumerate(counted):
         for (what, way, value, colour), dx in zip(_BARS, _BAR_AT):
             v = value(cost)
             ax.bar(_GROUP * k + dx, v, width=1.0, color=colour, gid=f"{key} {way} {what}")
             text = format_bytes(v) if what == "bytes" else _flops(v)
-            ax.text(_GROUP * k + dx, max(v, floor) * 1.12, text, ha="center", va="bottom",
-                    fontsize=_SMALL * scale, color=_INK)
-    ax.set_yscale("log")
-    ax.set_ylim(floor, max(values) * 8)
-    ax.set_xlim(-_GROUP / 2, _GROUP * (len(keys) - 0.5))
+            # As wide as its bar at full size (the axes about an inch narrower than the
+            # figure): the label shrinks with the bars, so neighbours never touch.
+            scaled_text(ax, _GROUP * k + dx, max(v, floor) * 1.12, text, SMALL,
+                        (width - 1.0) / span, ha="center", va="bottom")
     ax.set_xticks([_GROUP * k + (_BAR_AT[a] + _BAR_AT[a + 1]) / 2 for k in range(len(keys))
                    for a in (0, 2)], ["bytes", "FLOPs"] * len(keys))
-    ax.tick_params(axis="x", length=0, labelsize=_FONT * scale)
-    ax.tick_params(axis="y", labelsize=_SMALL * scale)
+    ax.tick_params(axis="x", length=0, labelsize=FONT * scale)
+    ax.tick_params(axis="y", labelsize=SMALL * scale)
     below = ax.secondary_xaxis("bottom")
     below.set_xticks([_GROUP * k for k in range(len(keys))],
-                     [f"{key}\n{_sizes_label(sizes)}" for key, sizes, _ in counted])
-    below.tick_params(length=0, pad=(_FONT + 10) * scale, labelsize=_FONT * scale)
+                     [f"{names.get(key, key)}\n{_sizes_label(sizes)}"
+                      for key, sizes, _ in counted])
+    below.tick_params(length=0, pad=(FONT + 10) * scale, labelsize=FONT * scale)
     below.spines["bottom"].set_visible(False)
-    ax.set_ylabel("bytes held at the peak, FLOPs (log scale)", fontsize=_FONT * scale)
+    ax.set_ylabel("bytes held at the peak, FLOPs (log scale)", fontsize=FONT * scale)
     ax.grid(True, axis="y", which="major", color="0.88", linewidth=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.legend(handles=[Patch(color=_VERMILLION, label="naive chain (jac.jacobian, reverse order)"),
-                       Patch(color=_BLUE, label="VJP sweep (jac.grad)")],
-              loc="upper left", fontsize=_SMALL * scale, frameon=False, ncols=2)
-    at = "each question at its own sizes" if size is None else f"every dimension N = {size}"
-    ax.set_title(title if title is not None else
-                 f"What a gradient costs, counted on shapes by jac.model_cost ({at})",
-                 fontsize=_TITLE_FONT * scale, color=_INK)
+    ax.legend(handles=[Patch(color=VERMILLION, label="naive chain (jac.jacobian, reverse order)"),
+                       Patch(color=BLUE, label="VJP sweep (jac.grad)")],
+              loc="upper left", fontsize=SMALL * scale, frameon=False, ncols=2)
+    ax.set_title(heading, fontsize=TITLE * scale, color=INK)
+    if given:
+        settle(panel, ax)
     return fig

@@ -16,28 +16,29 @@ order is a dotted line of small diamonds over the reverse order's large
 squares, so it shows where the two coincide.
 """
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+from ._drawing import (BLUE, DPI, FONT, ORANGE, PURPLE, SMALL, VERMILLION, new_figure,
+                       panel_box, panel_scale, root, settle, titled)
 from .cost import FIT_LARGEST
 
-_FONT = 9
-_BLUE, _VERMILLION, _ORANGE, _PURPLE = "#0072B2", "#D55E00", "#E69F00", "#CC79A7"
+_PANEL = 5.0            # inches: each panel of a new figure is square
+_TICK = SMALL - 1       # ticks, legends and the guides' labels
 
 # Each series: its legend label, colour, line style, marker and its size, and whether it
 # was measured. The optimal order's small diamonds sit inside the reverse order's large
 # squares: for a scalar loss the two are the same numbers, and both must stay visible.
 _STYLE = {
-    "naive bytes": ("naive: held at its peak", _VERMILLION, "-", "s", 6, False),
-    "naive peak": ("naive: measured peak", _VERMILLION, "--", "s", 6, True),
-    "VJP bytes": ("VJP: held at its peak", _BLUE, "-", "o", 6, False),
-    "VJP peak": ("VJP: measured peak", _BLUE, "--", "o", 6, True),
-    "naive FLOPs, forward": ("naive, forward order", _ORANGE, "-.", "^", 6, False),
-    "naive FLOPs, reverse": ("naive, reverse order", _VERMILLION, "-", "s", 9, False),
-    "naive FLOPs, optimal": ("naive, optimal order", _PURPLE, (0, (1, 1.2)), "D", 4, False),
-    "VJP FLOPs": ("VJP sweep", _BLUE, "-", "o", 6, False),
-    "naive time": ("naive (jac.jacobian)", _VERMILLION, "--", "s", 6, True),
-    "VJP time": ("VJP (jac.grad)", _BLUE, "--", "o", 6, True),
+    "naive bytes": ("naive: held at its peak", VERMILLION, "-", "s", 6, False),
+    "naive peak": ("naive: measured peak", VERMILLION, "--", "s", 6, True),
+    "VJP bytes": ("VJP: held at its peak", BLUE, "-", "o", 6, False),
+    "VJP peak": ("VJP: measured peak", BLUE, "--", "o", 6, True),
+    "naive FLOPs, forward": ("naive, forward order", ORANGE, "-.", "^", 6, False),
+    "naive FLOPs, reverse": ("naive, reverse order", VERMILLION, "-", "s", 9, False),
+    "naive FLOPs, optimal": ("naive, optimal order", PURPLE, (0, (1, 1.2)), "D", 4, False),
+    "VJP FLOPs": ("VJP sweep", BLUE, "-", "o", 6, False),
+    "naive time": ("naive (jac.jacobian)", VERMILLION, "--", "s", 6, True),
+    "VJP time": ("VJP (jac.grad)", BLUE, "--", "o", 6, True),
 }
 
 # A series that may coincide with another, and the words the legend then adds.
@@ -57,7 +58,7 @@ PANELS = {
 }
 
 
-def _draw_guides(ax, sweep, names, slopes):
+def _draw_guides(ax, sweep, series, slopes, scale):
     """A thin grey line of exact slope k under the counted series that grow as Nᵏ.
 
     Each power the counted series' slopes round to gets one line, a third
@@ -66,7 +67,7 @@ def _draw_guides(ax, sweep, names, slopes):
     lower-order terms still count.
     """
     ends = {}
-    for name in names:
+    for name in series:
         if name in slopes and not _STYLE[name][-1]:
             x, y = sweep.series(name)
             k = round(slopes[name])
@@ -77,13 +78,14 @@ def _draw_guides(ax, sweep, names, slopes):
         y = end / 3 * (x / x[-1]) ** k
         ax.plot(x, y, color="0.55", linewidth=0.9, zorder=1)
         ax.annotate(f"N{str(k).translate(_SUPERSCRIPT)}", (x[-1], y[-1]), xytext=(3, 0),
-                    textcoords="offset points", ha="left", va="center", fontsize=_FONT - 1,
+                    textcoords="offset points", ha="left", va="center", fontsize=_TICK * scale,
                     color="0.35")
 
 
-def _draw_panel(ax, sweep, quantity, slopes):
-    title, ylabel, names = PANELS[quantity]
-    for name in names:
+def _draw_panel(ax, sweep, quantity, slopes, title, scale):
+    """One panel at ``scale`` times its full size, titled ``title`` (its own, by default)."""
+    own, ylabel, series = PANELS[quantity]
+    for name in series:
         x, y = sweep.series(name)
         if len(x) == 0:
             continue
@@ -105,12 +107,12 @@ def _draw_panel(ax, sweep, quantity, slopes):
             ax.errorbar(x, y, yerr=spread, capsize=3, **style)
         else:
             ax.plot(x, y, **style)
-    _draw_guides(ax, sweep, names, slopes)
+    _draw_guides(ax, sweep, series, slopes, scale)
     skipped = [s for s, r in zip(sweep.sizes, sweep.rows) if r.note]
     if quantity == "time" and skipped:
         ax.text(0.98, 0.03, f"naive not run at N = {', '.join(map(str, skipped))}:\n"
                 f"over the memory limit", transform=ax.transAxes, ha="right", va="bottom",
-                fontsize=_FONT - 1, color="0.3")
+                fontsize=_TICK * scale, color="0.3")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(sweep.sizes)
@@ -118,15 +120,16 @@ def _draw_panel(ax, sweep, quantity, slopes):
     ax.set_xlim(sweep.sizes[0] / 1.3, sweep.sizes[-1] * 1.6)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel(f"N  ({sweep.scale} = N)", fontsize=_FONT)
-    ax.set_ylabel(ylabel, fontsize=_FONT)
-    ax.set_title(title, fontsize=_FONT + 1)
-    ax.tick_params(labelsize=_FONT - 1)
+    ax.set_xlabel(f"N  ({sweep.scale} = N)", fontsize=SMALL * scale)
+    ax.set_ylabel(ylabel, fontsize=SMALL * scale)
+    ax.set_title(titled(title, own), fontsize=FONT * scale)
+    ax.tick_params(labelsize=_TICK * scale)
     ax.grid(True, which="major", color="0.88", linewidth=0.6)
-    ax.legend(loc="upper left", fontsize=_FONT - 1.5, frameon=True, framealpha=0.9)
+    ax.legend(loc="upper left", fontsize=_TICK * scale, frameon=True, framealpha=0.9)
 
 
-def plot_cost_growth(sweep, ax=None, quantity=None, largest=FIT_LARGEST):
+def plot_cost_growth(sweep, ax=None, quantity=None, largest=FIT_LARGEST, names=None, title=None,
+                     dpi=DPI):
     """Draw a sweep's costs against the size N on log-log axes.
 
     Parameters
@@ -134,18 +137,33 @@ def plot_cost_growth(sweep, ax=None, quantity=None, largest=FIT_LARGEST):
     sweep : jacobians.cost.Sweep
         From :func:`jacobians.cost.sweep`.
     ax : matplotlib.axes.Axes, optional
-        Where to draw one panel (then ``quantity`` says which); a new figure
-        with every panel side by side when None.
+        Where to draw one panel (then ``quantity`` says which); its text
+        shrinks to fit the panel. A new figure with every panel side by
+        side when None.
     quantity : {"bytes", "flops", "time"}, optional
         The one panel to draw. By default all of them, the measured time
         only when the sweep measured something.
     largest : int or None
         Fit each slope on this many of the series' largest sizes (3 by
         default); None fits every size.
+    names : dict of str to str, optional
+        A name to show instead of the question's key in the figure's title,
+        e.g. ``{"Q0": "MLP"}`` (a panel drawn into ``ax`` names no question).
+    title : str, optional
+        A first title line, above the figure's own (above the panel's own,
+        in a given ``ax``).
+    dpi : float
+        Dots per inch of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``quantity`` is not a panel, none is named for a given ``ax``, or
+        ``names`` renames a question other than the sweep's.
 
     Notes
     -----
@@ -167,16 +185,24 @@ def plot_cost_growth(sweep, ax=None, quantity=None, largest=FIT_LARGEST):
     if ax is not None and quantity is None:
         raise ValueError("to draw into ax, say which panel with quantity= "
                          f"(one of {', '.join(PANELS)})")
+    names = dict(names or {})
+    if set(names) - {sweep.key}:
+        raise ValueError(f"names renames {', '.join(sorted(set(names) - {sweep.key}))}, which "
+                         f"is not drawn; the question drawn is {sweep.key}")
+    key = names.get(sweep.key, sweep.key)
     slopes = sweep.slopes(largest=largest)
     if ax is not None:
-        _draw_panel(ax, sweep, quantity, slopes)
-        return ax.figure.figure
+        panel, scale = panel_box(ax), panel_scale(ax, _PANEL, _PANEL)
+        _draw_panel(ax, sweep, quantity, slopes, title, scale)
+        settle(panel, ax)
+        return root(ax)
     measured = any(r.measured is not None for r in sweep.rows)
     quantities = [quantity] if quantity else [q for q in PANELS if q != "time" or measured]
-    fig = Figure(figsize=(4.6 * len(quantities), 4.6), layout="constrained")
+    fig = new_figure((_PANEL * len(quantities), _PANEL), dpi, "constrained")
     for k, q in enumerate(quantities):
-        _draw_panel(fig.add_subplot(1, len(quantities), k + 1), sweep, q, slopes)
+        _draw_panel(fig.add_subplot(1, len(quantities), k + 1), sweep, q, slopes, None, 1.0)
     fitted = "every size" if largest is None else f"each series' {largest} largest sizes"
-    fig.suptitle(f"{sweep.key}: the naive chain against the VJP sweep as N grows\n"
-                 f"slopes fitted on {fitted}; grey: exactly Nᵏ", fontsize=_FONT + 2)
+    fig.suptitle(titled(title, f"{key}: the naive chain against the VJP sweep as N grows\n"
+                               f"slopes fitted on {fitted}; grey: exactly Nᵏ"),
+                 fontsize=FONT + 1)
     return fig

@@ -15,13 +15,17 @@ The two ``vec`` conventions swap the factors of a Kronecker product: for
 
 This module flattens (:func:`as_matrix`), looks for Kronecker factors
 (:func:`nearest_kronecker`, :func:`kronecker_factors`), names the structure
-of a Jacobian (:func:`structure`) and splits a batched Jacobian into its
-per-example blocks (:func:`per_example`).
+of a Jacobian (:func:`structure`) or reads it off a local Jacobian's
+index notation without building it (:func:`local_structure`, what the
+figures print), and splits a batched Jacobian into its per-example blocks
+(:func:`per_example`).
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .algebra import is_compound
 from .arrays import as_float_array
 from .index import labels_for
 
@@ -534,3 +538,185 @@ def per_example(J, out_ndim, tol=0.0):
             f"is {cross[w, w2]:.3g}, at examples ({w}, {w2})")
     batch = np.arange(out_shape[0])
     return np.moveaxis(J, out_ndim, 1)[batch, batch]
+
+
+# ----------------------------------------------------------------------------
+# The structure of a local Jacobian, read off its index-notation term
+# ----------------------------------------------------------------------------
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def identity_name(n):
+    """The n × n identity as a figure names a Kronecker factor: ``I₂``."""
+    return f"I{str(n).translate(_SUBSCRIPTS)}"
+
+
+def ones_name(n, row=False):
+    """A column (or ``row``) of n ones as a figure names a Kronecker factor: ``1₃``, ``1₃ᵀ``."""
+    return f"1{str(n).translate(_SUBSCRIPTS)}" + ("ᵀ" if row else "")
+
+
+def _tied(delta, out_labels, in_labels):
+    """``(output label, input label)`` for a delta tying one of each, else None."""
+    i, j = delta
+    if delta.grouped:
+        return None
+    if i in in_labels and j in out_labels:
+        i, j = j, i
+    return (i, j) if i in out_labels and j in in_labels else None
+
+
+def _aligned(deltas, out_labels, in_labels):
+    """Whether ``deltas`` tie output axis k to input axis k for every k.
+
+    One delta between all the output axes and all the input axes, read as
+    flat indices, counts too (a reshape): either way the flattened Jacobian
+    is nonzero on its diagonal only.
+    """
+    if len(deltas) == 1 and {deltas[0].i, deltas[0].j} == {out_labels, in_labels}:
+        return True
+    pairs = [_tied(d, out_labels, in_labels) for d in deltas]
+    return len(pairs) == len(out_labels) == len(in_labels) and \
+        set(pairs) == set(zip(out_labels, in_labels))
+
+
+def _gather_kind(derivative, gather):
+    """What a selection ``δ(flat(in), p_out)`` is, as a matrix; None if nothing particular."""
+    p = np.asarray(gather.index)
+    out_shape, in_shape = derivative.out_shape, derivative.in_shape
+    in_size = math.prod(in_shape)
+    if p.size == in_size:
+        flat = p.reshape(-1)
+        if np.array_equal(flat, np.arange(in_size)):
+            return "identity"
+        if np.array_equal(np.sort(flat), np.arange(in_size)):
+            return "permutation"
+    if out_shape and in_shape and out_shape[0] == in_shape[0] >= 2:
+        rows = np.arange(out_shape[0]).reshape((-1,) + (1,) * (len(out_shape) - 1))
+        if np.all((p < 0) | (p // (in_size // in_shape[0]) == rows)):
+            return "block-diagonal"
+    return None
+
+
+def _part_name(term, out_part, in_part, sizes):
+    """A Kronecker factor by name: ``I₂``, ``1₃ᵀ``, ``X`` or ``Xᵀ``; None if it has none."""
+    labels = set(out_part + in_part)
+    factors = [f for f in term.factors if f.labels and set(f.labels) <= labels]
+    deltas = [d for d in term.deltas if set(d.i + d.j) <= labels]
+    rows, cols = (math.prod(sizes[x] for x in part) for part in (out_part, in_part))
+    if not factors and deltas and _aligned(deltas, out_part, in_part):
+        return identity_name(rows)
+    if not factors and not deltas and bool(out_part) != bool(in_part):
+        return ones_name(rows * cols, row=bool(in_part))
+    if len(factors) == 1 and not deltas:
+        label, name = factors[0].labels, factors[0].name
+        name = f"({name})" if is_compound(name) else name
+        if label == out_part + in_part and out_part:
+            return name
+        if label == in_part + out_part:
+            return f"{name}ᵀ"
+    return None
+
+
+def _kronecker(derivative, term):
+    """The factors of a term that is a Kronecker product: ``"X ⊗ I₂"``, ``""`` or None.
+
+    The axes split as :func:`jacobians.structure.kronecker_factors` splits
+    them, leading ones to the first factor and trailing ones to the second,
+    and the same splits are skipped (a scalar factor, a row beside a
+    column). A term is a product, so it is a Kronecker product when each of
+    its factors and deltas lies on one side of a split. The factors are
+    named when each is an identity, a ones vector or one coefficient array
+    (``""`` otherwise); None when no split separates the term.
+    """
+    out_labels, in_labels, sizes = derivative.out_labels, derivative.in_labels, derivative.sizes
+    items = [set(f.labels) for f in term.factors if f.labels] + \
+        [set(d.i + d.j) for d in term.deltas]
+    scalars = [f.name for f in term.factors if not f.labels]
+    for s in range(len(out_labels), -1, -1):
+        for t in range(len(in_labels), -1, -1):
+            parts = ((out_labels[:s], in_labels[:t]), (out_labels[s:], in_labels[t:]))
+            (m1, n1), (m2, n2) = [[math.prod(sizes[x] for x in side) for side in part]
+                                  for part in parts]
+            if (m1, n1) == (1, 1) or (m2, n2) == (1, 1) or (m1 == 1 and n2 == 1) or \
+                    (n1 == 1 and m2 == 1):
+                continue
+            a = set(parts[0][0] + parts[0][1])
+            if not all(item <= a or not item & a for item in items):
+                continue
+            names = [_part_name(term, *part, sizes) for part in parts]
+            if None in names:
+                return ""
+            sign = "−" if term.sign < 0 else ""
+            scale = " ".join(scalars) + " " if scalars else ""
+            return f"{sign}{scale}{names[0]} ⊗ {names[1]}"
+    return None
+
+
+def local_structure(derivative):
+    """Name the structure of a local Jacobian from its index-notation term.
+
+    The kinds are those of :func:`structure`, judged the same way
+    (on the Jacobian flattened row-major) but read off the term's deltas and
+    factors instead of the dense array, so nothing is materialised: a
+    delta tying output axis k to input axis k for every k makes a diagonal,
+    a delta between the first output and input axes a block-diagonal, a
+    term whose parts split between leading and trailing axes a Kronecker
+    product. A kind is given only where the term proves it; otherwise the
+    answer is ``"sparse"`` or ``"dense"`` by :meth:`~jacobians.Derivative.nnz`
+    (a dense check could still find, say, a Kronecker product in the values).
+
+    Parameters
+    ----------
+    derivative : jacobians.Derivative
+        From ``op.derivative(...)`` or ``node.derivative(position)``.
+
+    Returns
+    -------
+    kind : str
+        ``"scalar"`` for order 0, else one of ``"zero"``, ``"identity"``,
+        ``"diagonal"``, ``"permutation"``, ``"block-diagonal"``,
+        ``"Kronecker"``, ``"sparse"``, ``"dense"``.
+    factors : str
+        For a Kronecker product whose factors have names, ``"X ⊗ I₂"``;
+        otherwise ``""``.
+
+    Examples
+    --------
+    >>> import jacobians as jac
+    >>> X, W = np.ones((3, 4)), np.ones((4, 2))
+    >>> local_structure(jac.matmul.derivative(X, W, wrt=1))
+    ('Kronecker', 'X ⊗ I₂')
+    >>> local_structure(jac.sigmoid.derivative(X))
+    ('diagonal', '')
+    """
+    if not derivative.order:
+        return "scalar", ""
+    nnz = derivative.nnz()
+    if nnz == 0:
+        return "zero", ""
+    out_labels, in_labels, terms = derivative.out_labels, derivative.in_labels, derivative.terms
+    generic = "dense" if nnz == derivative.size else "sparse"
+    first = terms[0]
+    if first.gather is not None:
+        return _gather_kind(derivative, first.gather) or generic, ""
+    square = math.prod(derivative.out_shape) >= 2
+    if all(_aligned(t.deltas, out_labels, in_labels) for t in terms):
+        if len(terms) == 1 and not first.factors and first.sign > 0:
+            return "identity", ""
+        if square:
+            return "diagonal", ""
+    ties = [_tied(d, out_labels, in_labels) for d in first.deltas]
+    if len(terms) == 1 and not first.factors and first.sign > 0 and None not in ties and \
+            len(ties) == len(out_labels) == len(in_labels):
+        return "permutation", ""
+    sizes = derivative.sizes
+    if out_labels and in_labels and sizes[out_labels[0]] == sizes[in_labels[0]] >= 2 and \
+            all((out_labels[0], in_labels[0]) in [_tied(d, out_labels, in_labels)
+                                                  for d in t.deltas] for t in terms):
+        return "block-diagonal", ""
+    if len(terms) == 1:
+        factors = _kronecker(derivative, first)
+        if factors is not None:
+            return "Kronecker", factors
+    return generic, ""

@@ -154,3 +154,21 @@ def test_every_label_lies_inside_its_figure(name):
         assert box.x0 - 1 <= tight.x0 and tight.x1 <= box.x1 + 1, name
         assert box.y0 - 1 <= tight.y0 and tight.y1 <= box.y1 + 1, name
 
+
+
+def test_kronecker_factors_are_spelled_one_way_in_every_figure():
+    """X ⊗ I₂ in the sparsity titles, as on the graph's edges and in the sweep's rows."""
+    def texts(name):
+        fig = next(spec for spec in FIGURES if spec.name == name).draw()
+        return [t.get_text() for ax in fig.axes for t in ax.texts + [ax.title]]
+
+    # By hand, for H = X W with p = 2 and Z = H + b with n = 4 rows: row-major X ⊗ I₂,
+    # column-major I₂ ⊗ X, and the bias one identity per row, 1₄ ⊗ I₂.
+    assert any("X ⊗ I₂" in t for t in texts("q0_dH_dW_sparsity_rowmajor.png"))
+    assert any("I₂ ⊗ X" in t for t in texts("q0_dH_dW_sparsity_colmajor.png"))
+    assert any("1₄ ⊗ I₂" in t for t in texts("bias_add_sparsity.png"))
+    assert "X ⊗ I₂" in texts("q0_graph.png")
+    assert any("X ⊗ I₂" in t for t in texts("q0_sweep.png"))
+    for name in ("q0_dH_dW_sparsity_rowmajor.png", "q0_dH_dW_sparsity_colmajor.png",
+                 "bias_add_sparsity.png", "q0_graph.png", "q0_sweep.png"):
+        assert not any(re.search(r"[I1]_\d", t) for t in texts(name)), name

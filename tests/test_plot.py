@@ -2,6 +2,7 @@
 import inspect
 import io
 import re
+import warnings
 
 import matplotlib
 
@@ -441,39 +442,178 @@ def test_plot_chain_refuses_what_it_cannot_draw():
         plot_chain(constant, "x")
 
 
+def test_plot_chain_numbers_steps_past_ten_in_glyphs_the_font_has():
+    """DejaVu Sans stops at ⑩: the eleventh step on is written "11.", not an empty box."""
+    graph = _graph("Q3")
+    # W1 to C, by hand: W1x, z1, a1, W2a1, z2, a2, W3a2, z3, a3, r, r², s, C read in turn,
+    # 13 local Jacobians, so 12 contractions between them.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plot_chain(graph, "W1")
+        _png(fig)
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    texts = _texts(fig)
+    tags = [t for t in texts if (t and t in "①②③④⑤⑥⑦⑧⑨⑩") or re.fullmatch(r"\d+\.", t)]
+    assert tags == list("①②③④⑤⑥⑦⑧⑨⑩") + ["11.", "12."]
+    assert sum(t.startswith(("11. ", "12. ")) for t in texts) == 2    # above the junctions too
+
+
+def test_plot_chain_refuses_a_name_the_graph_lacks():
+    with pytest.raises(ValueError, match="names renames typo, which the graph does not have; "
+                                         "its nodes are W, x, b, y, xW, f, L"):
+        plot_chain(_graph("Q1"), "W", names={"typo": "z"})
+
+
 # ----------------------------------------------------------------------------
 # What every plot function shares
 # ----------------------------------------------------------------------------
-PLOTS = [plot_shape, plot_sparsity, plot_collapse, plot_chain]
+PLOTS = [jac.plot_shape, jac.plot_sparsity, jac.plot_collapse, jac.plot_chain, jac.plot_graph,
+         jac.plot_sweep, jac.plot_cost_bars, jac.plot_cost_growth]
+_Z = np.array([-2.0, 0.0, 1.5])
+_J = jac.sigmoid.jacobian(_Z)
 
 
-def _each_plot(**keywords):
-    """One figure from each plot function, with the same keywords."""
-    J = jac.sigmoid.jacobian(np.array([-2.0, 0.0, 1.5]))
-    return [plot_shape(J, 1, names=("u", "z"), **keywords),
-            plot_sparsity(J, 1, names=("u", "z"), **keywords),
-            plot_collapse(J, np.array([1.0, -0.5, 2.0]), names=("u", "z"), **keywords),
-            plot_chain(_graph("Q0"), "W", names={"ŷ": "u"}, **keywords)]
+def _growth():
+    return jac.sweep("Q0", [4, 8], measure_time=False, progress=False)
+
+
+def _draws(growth):
+    """Each plot function, by name, as ``draw(names, **keywords)``, and names it can take."""
+    q = QUESTIONS["Q0"]
+    return {
+        "plot_shape": (lambda names, **k: plot_shape(_J, 1, names=names, **k), ("u", "z")),
+        "plot_sparsity": (lambda names, **k: plot_sparsity(_J, 1, names=names, **k),
+                          ("u", "z")),
+        "plot_collapse": (lambda names, **k: plot_collapse(_J, np.array([1.0, -0.5, 2.0]),
+                                                           names=names, **k), ("u", "z")),
+        "plot_chain": (lambda names, **k: plot_chain(_graph("Q0"), "W", names=names, **k),
+                       {"ŷ": "u"}),
+        "plot_graph": (lambda names, **k: jac.plot_graph(q.function, *q.args(), wrt=0,
+                                                         names=names, **k), {"ŷ": "u"}),
+        "plot_sweep": (lambda names, **k: jac.plot_sweep(q.function, *q.args(), names=names,
+                                                         **k), {"ŷ": "u"}),
+        "plot_cost_bars": (lambda names, **k: jac.plot_cost_bars(["Q0", "Q1"], names=names,
+                                                                 **k), {"Q0": "u"}),
+        "plot_cost_growth": (lambda names, **k: jac.plot_cost_growth(
+            growth, names=names, **({"quantity": "bytes"} if "ax" in k else {}), **k),
+            {"Q0": "u"}),
+    }
+
+
+def _title(fig):
+    """The figure's title: its suptitle, or its first axes' title."""
+    return fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title()
 
 
 def test_every_plot_takes_the_same_keywords():
     for plot in PLOTS:
         parameters = inspect.signature(plot).parameters
         assert {"names", "title", "ax", "dpi"} <= set(parameters), plot.__name__
-        assert parameters["dpi"].default == DPI == 150
-    for fig in _each_plot(title="a title", dpi=72):
-        assert fig.axes[0].get_title().startswith("a title\n")
-        assert fig.dpi == 72
+        assert parameters["dpi"].default == DPI == 150, plot.__name__
+    for name, (draw, names) in _draws(_growth()).items():
+        plain, fig = draw(None), draw(names, title="a title", dpi=72)
+        # title= is a first line above the figure's own title, which stays.
+        assert _title(fig).startswith("a title\n"), name
+        assert fig.dpi == 72 and plain.dpi == 150, name
+        # names= shows "u" where the figure would show the name it replaces.
+        texts = [t.get_text() for ax in fig.axes for t in
+                 ax.texts + [ax.title, ax.xaxis.label, ax.yaxis.label] + ax.get_xticklabels() +
+                 [label for child in ax.child_axes for label in child.get_xticklabels()]]
+        texts.append(_title(fig))
+        assert any(re.search(r"(^|[^\w])u([^\w]|$)", t) for t in texts), name
+        if isinstance(names, dict):     # a name the figure lacks is refused, naming those it has
+            with pytest.raises(ValueError, match="names renames typo, which"):
+                draw({"typo": "u"})
 
 
 def test_text_reads_on_a_projector():
-    """No text under 8 points, and a new figure is drawn at 150 dpi."""
-    for fig in _each_plot():
+    """No text under 8 points as drawn, and a new figure is drawn at 150 dpi."""
+    for name, (draw, _) in _draws(_growth()).items():
+        fig = draw(None)
+        fig.draw_without_rendering()
         assert fig.dpi == 150
         sizes = [t.get_fontsize() for ax in fig.axes for t in
                  ax.texts + [ax.title, ax.xaxis.label, ax.yaxis.label] +
                  ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
-        assert min(sizes) >= 8, min(sizes)
+        assert min(sizes) >= 8, (name, min(sizes))
+
+
+def _drawn_texts(fig, monkeypatch):
+    """Every text drawn when ``fig`` is saved, with its box in pixels.
+
+    Recorded as Text.draw runs, so that what is counted is what reaches the picture: no
+    tick label outside the view, no text left out for being too small.
+    """
+    drawn = []
+    original = matplotlib.text.Text.draw
+
+    def recording(text, renderer):
+        original(text, renderer)
+        if text.get_visible() and text.get_text().strip():
+            drawn.append((text.get_text(), text.get_window_extent(renderer)))
+
+    monkeypatch.setattr(matplotlib.text.Text, "draw", recording)
+    fig.canvas.draw()       # at the figure's own dpi, the pixels the cells are measured in
+    monkeypatch.undo()
+    return drawn
+
+
+def _cells(fig, rows, columns):
+    """The panels of a rows × columns grid, in pixels: the figure cut into equal cells."""
+    width, height = fig.bbox.width, fig.bbox.height
+    return [matplotlib.transforms.Bbox.from_extents(
+        c * width / columns, (rows - r - 1) * height / rows, (c + 1) * width / columns,
+        (rows - r) * height / rows) for r in range(rows) for c in range(columns)]
+
+
+def _overprinted(drawn):
+    """Pairs of drawn texts whose boxes overlap by more than a pixel each way."""
+    return [(a, b) for k, (a, first) in enumerate(drawn) for b, second in drawn[k + 1:]
+            if min(first.x1, second.x1) - max(first.x0, second.x0) > 1
+            and min(first.y1, second.y1) - max(first.y0, second.y0) > 1]
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+@pytest.mark.parametrize("name", [plot.__name__ for plot in PLOTS])
+def test_every_plot_keeps_its_text_inside_its_panel(name, layout, monkeypatch):
+    """Four copies in a 2 × 2 grid: every text inside its own cell, none on another."""
+    draw, names = _draws(_growth())[name]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), layout=layout)
+    try:
+        for ax in axes.flat:
+            draw(names, title="a title", ax=ax)
+        drawn = _drawn_texts(fig, monkeypatch)
+    finally:
+        plt.close(fig)
+    cells = _cells(fig, 2, 2)
+    for text, box in drawn:
+        x, y = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+        cell = next(c for c in cells if c.x0 <= x <= c.x1 and c.y0 <= y <= c.y1)
+        assert cell.x0 - 1 <= box.x0 and box.x1 <= cell.x1 + 1 and \
+            cell.y0 - 1 <= box.y0 and box.y1 <= cell.y1 + 1, (text, box, cell)
+    assert len(drawn) > 4 * 3
+    assert not _overprinted(drawn)
+
+
+def test_the_reviewers_pairs_no_longer_overprint(monkeypatch):
+    """Two collapses side by side and an order-4 Jacobian in a 2 × 2 grid, as reported."""
+    z, g = np.array([1.5, -0.5, 0.3, 2.0]), np.array([0.9, -1.2, 0.5, 1.1])
+    rule = ("s ⊙ (g − ⟨g, s⟩)", jac.softmax.vjp(g, z), "2n = 8 multiplications")
+    for layout in (None, "constrained"):
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout=layout)
+        plot_collapse(jac.tanh.jacobian(z), g, ax=axes[0])
+        plot_collapse(jac.softmax.jacobian(z), g, shortcut=rule, ax=axes[1])
+        pair = _drawn_texts(fig, monkeypatch)
+        plt.close(fig)
+        fig, axes = plt.subplots(2, 2, figsize=(14, 10), layout=layout)
+        plot_shape(np.random.default_rng(0).standard_normal((4, 5, 4, 3)), 2, ax=axes[1, 1])
+        plot_sparsity(jac.softmax.jacobian(np.ones((3, 4))), 2, ax=axes[0, 1], values=True)
+        grid = _drawn_texts(fig, monkeypatch)
+        plt.close(fig)
+        for drawn in (pair, grid):
+            assert not _overprinted(drawn), layout
+        # Each collapse keeps to its half of the figure.
+        assert all(box.x1 <= 600 + 1 or box.x0 >= 600 - 1 for _, box in pair), layout
 
 
 def test_every_plot_saves_as_svg_reproducibly():
@@ -483,7 +623,8 @@ def test_every_plot_saves_as_svg_reproducibly():
             fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
         return buffer.getvalue()
 
-    first, second = ([svg(fig) for fig in _each_plot()] for _ in range(2))
+    growth = _growth()
+    first, second = ([svg(draw(None)) for draw, _ in _draws(growth).values()] for _ in range(2))
     assert first == second
     for data in first:
         assert data.startswith(b"<?xml") and b"<svg" in data

@@ -18,9 +18,9 @@ from jacobians.cost import scaled_sizes  # noqa: E402
 from jacobians.examples import QUESTIONS  # noqa: E402
 from jacobians.figures import regenerate  # noqa: E402
 from jacobians.limits import format_bytes  # noqa: E402
-from jacobians.plot_backprop import (local_structure, plot_cost_bars, plot_graph,  # noqa: E402
-                                  plot_sweep)
-from jacobians.structure import as_matrix  # noqa: E402
+from jacobians.plot import plot_chain  # noqa: E402
+from jacobians.plot_backprop import plot_cost_bars, plot_graph, plot_sweep  # noqa: E402
+from jacobians.structure import as_matrix, local_structure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = {"format": "png", "dpi": 40, "metadata": {"Software": None}}
@@ -150,7 +150,8 @@ def test_a_traced_graph_is_drawn_as_it_is_and_names_replace_traced_names():
     assert "Z" in texts and "matmul" not in texts and "sigmoid(Z)" in texts
     labels = _edge_labels(fig)
     assert labels["∂Z/∂W  order 4"] == "X ⊗ I₂"
-    assert labels["∂sigmoid/∂Z  order 4"] == "diagonal"
+    # The unnamed sigmoid is named by what it computes, as plot_chain names it.
+    assert labels["∂σ(Z)/∂Z  order 4"] == "diagonal"
 
 
 def test_an_array_constant_is_drawn_faint_and_a_value_read_twice_has_two_edges():
@@ -162,10 +163,11 @@ def test_an_array_constant_is_drawn_faint_and_a_value_read_twice_has_two_edges()
 
     fig = plot_graph(f, np.ones((3, 2)))
     assert _gids(fig, "node const") == ["node const"]
-    assert _gids(fig, "edge const→") == ["edge const→matmul 0"]
+    # X @ W is short enough to be named by what it computes; tanh of it and H * H are not.
+    assert _gids(fig, "edge const→") == ["edge const→(const W) 0"]
     assert _gids(fig, "edge tanh→") == ["edge tanh→multiply 0", "edge tanh→multiply 1"]
     labels = _edge_labels(fig)
-    assert not any("const" in head for head in labels)
+    assert not any(head.startswith("∂(const W)/∂const") for head in labels)
     assert labels["∂multiply/∂tanh (argument 0)  order 4"] == "diagonal"
     assert labels["∂multiply/∂tanh (argument 1)  order 4"] == "diagonal"
 
@@ -181,6 +183,37 @@ def test_plot_graph_refuses_a_graph_with_arguments_and_names_it_lacks():
         plot_graph(graph, np.ones(3))
     with pytest.raises(ValueError, match="names renames nope, which the graph does not have"):
         plot_graph(graph, names={"nope": "z"})
+
+
+def test_the_graph_names_unnamed_nodes_as_the_chain_does_and_shows_parameters():
+    graph = jac.trace_graph(lambda A, X: jac.sum(jac.tanh(A @ (A @ X))), np.ones((3, 3)),
+                            np.ones((3, 2)))
+    labels = _edge_labels(plot_graph(graph))
+    # The two unnamed matmuls, A X and A (A X), by what they compute, not ∂matmul2/∂matmul.
+    assert labels["∂(A (A X))/∂(A X)  order 4"] == "A ⊗ I₂"
+    assert labels["∂(A X)/∂X  order 4"] == "A ⊗ I₂"
+    assert not any("matmul" in head for head in labels)
+    chain = [t.get_text() for t in plot_chain(graph, "X").axes[0].texts]
+    assert "∂(A (A X))/∂(A X)" in chain
+    # An op's parameters, where they change what it computes.
+    texts = _texts(plot_graph(lambda Z: jac.sum(jac.max(Z, axis=1)), np.ones((2, 3))))
+    assert "max(Z, axis=1)" in texts
+
+
+def test_the_sweep_refuses_a_function_with_nothing_to_sweep():
+    with pytest.raises(ValueError, match=r"\(Σ x\) does not depend on y: the sweep has no edge"):
+        plot_sweep(lambda x, y: np.sum(x), np.ones(3), np.ones(3), wrt=1)
+    with pytest.raises(ValueError, match="x is the output itself: there is no sweep to draw"):
+        plot_sweep(lambda x: x, np.ones(()))
+    with pytest.raises(ValueError, match="names renames typo, which the graph does not have; "
+                                         "its nodes are W, X, v, y, H"):
+        plot_sweep(Q0.function, *Q0.args(), names={"typo": "z"})
+
+
+def test_the_sweep_shows_the_names_it_is_given():
+    texts = _texts(plot_sweep(Q0.function, *Q0.args(), names={"H": "Z"}))
+    assert "g_W = Xᵀ g_Z" in texts and "∂Z_ab/∂W_cd = X_ac δ_bd" in texts
+    assert not any("g_H" in t for t in texts)
 
 
 # --- the structure of a local Jacobian, against the dense check -------------------------
@@ -322,6 +355,26 @@ def test_the_bars_at_one_size_for_every_question():
         assert bars[f"{key} VJP FLOPs"] == cost.vjp_flops
     assert bars["Q0 VJP FLOPs"] == 1 + 2 * 8 + 8 * 8 + 2 * 8 ** 3
     assert "N = 8" in fig.axes[0].get_title()
+
+
+def test_a_bar_past_a_thousand_tera_is_labelled_in_peta():
+    from jacobians.cost import _count
+    # Q0's naive chain at n = m = p = 16384: 2 n p m p = 2 N⁴ FLOPs by hand, 1.44e17; the
+    # bars are labelled by the cost table's own formatter (drawing them would trace Q0 on
+    # 2 GiB arrays).
+    assert _count(2 * 16384 ** 4) == "144P"
+    texts = _texts(plot_cost_bars(["Q0"], size=32))
+    n = 32  # Q0's VJP FLOPs by hand: 1 + 2n + n·p + 2·n·m·p
+    assert _count(1 + 2 * n + n * n + 2 * n ** 3) == "66,625" and "66,625" in texts
+
+
+def test_cost_bars_show_the_names_they_are_given():
+    fig = plot_cost_bars(["Q0", "Q1"], names={"Q0": "MLP"})
+    below = [t.get_text() for ax in fig.axes[0].child_axes for t in ax.get_xticklabels()]
+    assert [t.split("\n")[0] for t in below] == ["MLP", "Q1"]
+    with pytest.raises(ValueError, match="names renames Q3, which is not drawn; the questions "
+                                         "drawn are Q0, Q1"):
+        plot_cost_bars(["Q0", "Q1"], names={"Q3": "x"})
 
 
 def test_cost_bars_refuse_what_is_not_a_question():

@@ -71,27 +71,6 @@ def skip_tuple_fields(app, what, name, obj, skip, options):
     return None
 
 
-# The library's docstrings end with their doctests, often straight after a
-# Returns or Raises section and without an Examples header of their own; NumPy
-# style would then read the examples as more returned values. Sections whose
-# entries are fields, and the header that starts the examples:
-FIELD_SECTIONS = {"Parameters", "Other Parameters", "Returns", "Yields", "Receives", "Raises",
-                  "Warns", "Attributes"}
-
-
-def head_examples(app, what, name, obj, options, lines):
-    """Give a docstring's doctests an Examples header when a field section precedes them."""
-    section = None
-    for i, line in enumerate(lines):
-        underline = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if line.strip() and underline and set(underline) == {"-"}:
-            section = line.strip()
-        elif line.startswith(">>>") and (i == 0 or not lines[i - 1].strip()):
-            if section in FIELD_SECTIONS:
-                lines[i:i] = ["Examples", "--------"]
-            return
-
-
 def op_signature(app, what, name, obj, options, signature, return_annotation):
     """Show an operation as NumPy spells the call: ``clip(X, a_min=None, a_max=None)``.
 
@@ -119,5 +98,3 @@ def op_signature(app, what, name, obj, options, signature, return_annotation):
 def setup(app):
     app.connect("autodoc-process-signature", op_signature)
     app.connect("autodoc-skip-member", skip_tuple_fields)
-    # before napoleon turns the sections into reST (it listens at priority 500)
-    app.connect("autodoc-process-docstring", head_examples, priority=400)

@@ -2,7 +2,7 @@
 
 *Naive* (:func:`hessian`): every op states its second derivative in index
 notation too (``op.second_derivative``), and the second-order chain rule is
-contracted with einsum, node by node from the inputs:
+contracted with einsum, node by node from the inputs::
 
     ∂n/∂x   = Σ_k A_k ∂p_k/∂x
     ∂²n/∂x∂y = Σ_k A_k ∂²p_k/∂x∂y + Σ_k,l B_kl (∂p_k/∂x)(∂p_l/∂y)

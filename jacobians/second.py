@@ -162,8 +162,8 @@ def _second_order_chain(graph, x, y, values=None):
                     **node.params)
                 if not B.terms:
                     continue
-                second = again[m] if m == k else spell[m]
-                spec = f"{o}{spell[k]}{second},{spell[k]}{cx},{second}{cy}->{o}{cx}{cy}"
+                other = again[m] if m == k else spell[m]
+                spec = f"{o}{spell[k]}{other},{spell[k]}{cx},{other}{cy}->{o}{cx}{cy}"
                 total = _add(total, second_share(spec, B.materialise(instead=instead),
                                                  jx[p.index], jy[q.index]))
         if total is not None:

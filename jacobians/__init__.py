@@ -23,7 +23,9 @@ from .limits import (JacobianTooLarge, get_memory_limit, memory_limit, set_memor
 from .ops import REGISTRY, Op
 from .ops import abs, broadcast_to, clip, maximum, minimum, where
 from .ops import max, min, norm, var
+from .ops import attention
 from .ops import einsum
+from .ops import batch_norm, layer_norm
 from .ops import concatenate, expand_dims, getitem, split, squeeze, stack
 from .ops import (add, cross_entropy, divide, exp, log, log_softmax, matmul, mean, multiply,
                   negative, outer, power, relu, reshape, sigmoid, softmax,

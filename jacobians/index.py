@@ -95,7 +95,7 @@ def labels_for(out_ndim, in_ndim, avoid=()):
 
 # Characters the plain-text formulas use, and how LaTeX writes them.
 _TEX = (("ᵀ", r"^\top "), ("⊙", r"\odot "), ("−", "-"), ("Σ_", r"\sum_"), ("𝟙", r"\mathbf{1}"),
-        ("σ", r"\sigma"), ("θ", r"\theta "), ("ŷ", r"\hat{y}"), ("²", "^2"), ("√", r"\sqrt "))
+        ("x̂", r"\hat{x}"), ("X̂", r"\hat{X}"), ("σ̃", r"\tilde{\sigma}"), ("σ", r"\sigma"), ("θ", r"\theta "), ("ŷ", r"\hat{y}"), ("²", "^2"), ("√", r"\sqrt "))
 
 
 def tex(text):

@@ -74,6 +74,13 @@ def _swapped(ndim):
     return (*range(ndim - 2), ndim - 1, ndim - 2)
 
 
+def _attention(q, k, v):
+    """``softmax(q kᵀ/√d) v`` in NumPy: the scores of each query normalised over the keys."""
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))  # shifted: no overflow
+    return (weights / weights.sum(axis=-1, keepdims=True)) @ v
+
+
 # label: (the op it exercises, its jac spelling, its NumPy spelling). A step's arity is
 # its NumPy spelling's.
 STEPS = {
@@ -138,6 +145,8 @@ STEPS = {
                               lambda x, y: np.tensordot(x, y, 1)),
     "np.inner": ("einsum", lambda x, y: jac.einsum("i,i->", x, y), lambda x, y: np.inner(x, y)),
     "np.multiply.outer": ("outer", jac.outer, lambda x, y: np.multiply.outer(x, y)),
+    # attention: a product, a softmax over the keys and a product
+    "attention": ("attention", jac.attention, _attention),
     # softmax, along the first axis and the last
     "softmax(axis=0)": ("softmax", lambda x: jac.softmax(x, axis=0),
                         lambda x: np.exp(x) / np.exp(x).sum(axis=0, keepdims=True)),
@@ -152,6 +161,18 @@ STEPS = {
     "softmax_cross_entropy": (
         "softmax_cross_entropy", jac.softmax_cross_entropy,
         lambda z, y: -np.sum(y * (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))))),
+    # layer norm and batch norm over their default axes, and batch norm over another; with an
+    # eps far above the default 1e-5, which near a constant slice scales rounding errors by up
+    # to 1/√eps ≈ 300: more than finite differences resolve where the gradient is 0 (Σ x̂ = 0).
+    "layer_norm(eps=0.01)": ("layer_norm", lambda x: jac.layer_norm(x, eps=0.01),
+                             lambda x: (x - x.mean(axis=-1, keepdims=True))
+                             / np.sqrt(x.var(axis=-1, keepdims=True) + 0.01)),
+    "batch_norm(eps=0.01)": ("batch_norm", lambda x: jac.batch_norm(x, eps=0.01),
+                             lambda x: (x - np.mean(x, axis=0, keepdims=True))
+                             / np.sqrt(np.var(x, axis=0, keepdims=True) + 0.01)),
+    "batch_norm(1, 0.1)": ("batch_norm", lambda x: jac.batch_norm(x, 1, 0.1),
+                           lambda x: (x - x.mean(axis=1, keepdims=True))
+                           / np.sqrt(np.var(x, axis=1, keepdims=True) + 0.1)),
     # arranging entries
     "x.T": ("transpose", jac.transpose, lambda x: x.T),
     "transpose (1, 0, 2)": ("transpose", lambda x: jac.transpose(x, axes=(1, 0, 2)),

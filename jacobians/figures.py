@@ -31,7 +31,7 @@ from .graph import trace_graph
 from .plot import plot_chain, plot_collapse, plot_shape, plot_sparsity
 from .plot_cost import plot_cost_growth
 from .plot_backprop import plot_cost_bars, plot_graph, plot_sweep
-from .structure import identity_name, kronecker_factors, ones_name
+from .structure import identity_name, kronecker_factors, ones_name, structure
 
 DPI = 150
 SEED = 0
@@ -264,6 +264,55 @@ def _bias_sparsity():
                          title=f"Z = H + b: ∂vec(Z)/∂b = {product}\none identity per row of H")
 
 
+# Layers: a batch of 4 examples with 3 features, normalised two ways, and one attention head.
+NORM_SHAPE = (4, 3)
+ATTENTION_SIZES = {"q": 3, "k": 4, "d": 2, "e": 2}
+
+
+def _named_structure(J, out_ndim):
+    """``"block-diagonal, 4 blocks of 3×3"``: what :func:`structure` calls ``J``, counts apart."""
+    s = structure(J, out_ndim)
+    return f"{s.kind}{s.detail}"
+
+
+def _norm_coupling():
+    X = np.random.default_rng(SEED).standard_normal(NORM_SHAPE)
+    layer, batch = ops.layer_norm.jacobian(X), ops.batch_norm.jacobian(X)
+    n, f = NORM_SHAPE
+    fig = Figure(figsize=(21.0, 7.6), layout="constrained")
+    left, middle, right = fig.subplots(1, 3)
+    names = ("X̂", "X")
+    plot_sparsity(layer, 2, values=True, names=names, ax=left,
+                  title=f"layer_norm: each example over its {f} features\n"
+                        f"{_named_structure(layer, 2)}")
+    plot_sparsity(batch, 2, values=True, names=names, ax=middle,
+                  title=f"batch_norm: each feature over the {n} examples\n"
+                        f"{_named_structure(batch, 2)}")
+    plot_sparsity(batch, 2, order="F", values=True, names=names, ax=right,
+                  title=f"batch_norm again, features first:\n"
+                        f"{f} blocks of {n}×{n}, one per feature")
+    fig.suptitle(f"X̂ = (X − μ)/σ̃ on one batch X of shape {NORM_SHAPE}: {n} examples (a, c: "
+                 f"axis 0) of {f} features (b, d: axis 1)", fontsize=TITLE + 1)
+    return fig
+
+
+def _attention_dQ():
+    rng = np.random.default_rng(SEED)
+    q, k, d, e = (ATTENTION_SIZES[x] for x in "qkde")
+    Q, K, V = rng.standard_normal((q, d)), rng.standard_normal((k, d)), rng.standard_normal((k, e))
+    derivative = ops.attention.derivative(Q, K, V, wrt=0)
+    J = derivative.materialise()
+    # Wider than plot_sparsity's own figure, which fits the title to the figure and not to
+    # the axes, whose labels push it right.
+    fig = Figure(figsize=(9.0, 8.0), layout="constrained")
+    plot_sparsity(J, 2, values=True, names=("O", "Q"), ax=fig.add_subplot(),
+                  title=f"O = softmax(Q Kᵀ/√d) V, one head: q, k, d, e = {q}, {k}, {d}, {e}\n"
+                        f"{derivative}\n"
+                        f"where S = softmax(Q Kᵀ/√d), A_abd = Σₖ S_ak V_kb K_kd, M = S K\n"
+                        f"{_named_structure(J, 2)}: row a of O depends on row a of Q alone")
+    return fig
+
+
 def _cost_growth():
     return plot_cost_growth(sweep("Q0", COST_SIZES, measure_time=False, progress=False))
 
@@ -334,6 +383,12 @@ FIGURES = (
                "a bias row b added to every row of H: ∂Z/∂b has shape (n, p, p)", _bias_shape),
     FigureSpec("bias_add_sparsity.png",
                "the bias Jacobian as a matrix: 1_n ⊗ I_p, one identity per row", _bias_sparsity),
+    FigureSpec("norm_coupling.png",
+               "layer norm's Jacobian is block-diagonal over the batch; batch norm's couples "
+               "the examples, block-diagonal over the features instead", _norm_coupling),
+    FigureSpec("attention_dQ.png",
+               "attention's ∂O/∂Q: each query's output depends on its own query alone, "
+               "through every key and value", _attention_dQ),
     FigureSpec("cost_growth_Q0.png",
                "Q0 as N grows: the naive chain's N⁴ bytes and FLOPs against the VJP sweep's "
                "N² and N³, counted", _cost_growth),

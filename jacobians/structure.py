@@ -340,8 +340,8 @@ class Structure:
     ----------
     kind : str
         One of ``"zero"``, ``"identity"``, ``"diagonal"``, ``"permutation"``,
-        ``"block-diagonal"``, ``"Kronecker"``, ``"sparse"``, ``"dense"``
-        (see :func:`structure`).
+        ``"block-diagonal"``, ``"Kronecker"``, ``"batch-coupled"``,
+        ``"sparse"``, ``"dense"`` (see :func:`structure`).
     shape : tuple of int
         The Jacobian's shape, ``out.shape + in.shape``.
     out_ndim : int
@@ -349,9 +349,16 @@ class Structure:
     nnz : int
         Entries with ``|J| > tol``.
     blocks : int or None
-        For ``"block-diagonal"``: the number of diagonal blocks.
+        For ``"block-diagonal"`` and ``"batch-coupled"``: the number of
+        diagonal blocks.
     factors : KroneckerFactors or None
         For ``"Kronecker"``: the factors, in row-major order.
+    axes : tuple of int or None
+        For ``"block-diagonal"`` and ``"batch-coupled"``: the axes, numbered
+        alike in the output and the input, whose indices pick the block,
+        ``(0,)`` for a block-diagonal batch and ``(1,)`` for batch norm's
+        features. A block holds the entries whose output and input agree on
+        these axes.
     """
 
     kind: str
@@ -360,6 +367,7 @@ class Structure:
     nnz: int
     blocks: int = None
     factors: KroneckerFactors = None
+    axes: tuple = None
 
     @property
     def order(self):
@@ -376,23 +384,41 @@ class Structure:
         """Nonzero entries as a fraction of all entries (0 for an empty array)."""
         return self.nnz / self.size if self.size else 0.0
 
-    def __str__(self):
-        detail = ""
-        if self.kind == "block-diagonal":
+    @property
+    def detail(self):
+        """What :meth:`__str__` says after the kind, ``""`` if nothing.
+
+        The blocks' number and size (``", 4 blocks of 3×3"``), the axes of
+        a batch-coupled Jacobian (``", block-diagonal over axis 1 but not
+        axis 0, 3 blocks of 4×4"``), or the Kronecker factors
+        (``" 4×3 ⊗ I_2"``): ``kind + detail`` names the structure.
+        """
+        if self.kind in ("block-diagonal", "batch-coupled"):
             out, inp = self.shape[:self.out_ndim], self.shape[self.out_ndim:]
-            detail = f", {self.blocks} blocks of {_size(out) // self.blocks}×" \
+            blocks = f"{self.blocks} blocks of {_size(out) // self.blocks}×" \
                      f"{_size(inp) // self.blocks}"
-        elif self.kind == "Kronecker":
-            f = self.factors
-            detail = f" {_factor_name(f.A)} ⊗ {_factor_name(f.B)}"
-        return (f"{self.kind}{detail}: {self.nnz} of {self.size} entries nonzero "
+            if self.kind == "block-diagonal":
+                return f", {blocks}"
+            *rest, last = map(str, self.axes)
+            over = f"axes {', '.join(rest)} and {last}" if rest else f"axis {last}"
+            return f", block-diagonal over {over} but not axis 0, {blocks}"
+        if self.kind == "Kronecker":
+            return f" {_factor_name(self.factors.A)} ⊗ {_factor_name(self.factors.B)}"
+        return ""
+
+    def __str__(self):
+        return (f"{self.kind}{self.detail}: {self.nnz} of {self.size} entries nonzero "
                 f"({self.density:.1%})")
 
 
-def _cross_blocks(J, out_ndim):
-    """``(B, B)`` array: largest ``|J[b, …, b', …]|`` per pair, 0 on the diagonal."""
-    B = J.shape[0]
-    paired = np.moveaxis(np.abs(J), out_ndim, 1).reshape(B, B, J.size // (B * B) if B else 0)
+def _cross_blocks(J, out_ndim, axis=0):
+    """``(B, B)`` array: largest ``|J[…, b, …, b', …]|`` per pair, 0 on the diagonal.
+
+    ``b`` indexes the output's ``axis`` and ``b'`` the input's, both of size B.
+    """
+    B = J.shape[axis]
+    paired = np.moveaxis(np.abs(J), (axis, out_ndim + axis), (0, 1))
+    paired = paired.reshape(B, B, J.size // (B * B) if B else 0)
     largest = paired.max(axis=2, initial=0.0)
     np.fill_diagonal(largest, 0.0)
     return largest
@@ -429,8 +455,16 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
         6. ``"Kronecker"``: ``M = A ⊗ B`` exactly, for factors indexed by
            the axes (see :func:`kronecker_factors`), neither a scalar.
            A bias row (``1_n ⊗ I_p``) and ``∂H/∂W`` (``X ⊗ I_p``) are here.
-        7. ``"sparse"``: none of the above, with some zero entries.
-        8. ``"dense"``: none of the above, every entry nonzero.
+        7. ``"batch-coupled"``: the leading output and input axes have the
+           same size B ≥ 2 but are not tied (an output example depends on
+           another example's input), while some later axis ``k``, of one
+           size ≥ 2 in the output and the input, is:
+           ``J[…, i, …, i', …] = 0`` for ``i ≠ i'`` on axis ``k`` of each.
+           Batch norm of a ``(B, F)`` batch: one ``B × B`` block per
+           feature, mixing every example. :attr:`Structure.axes` lists
+           every such axis.
+        8. ``"sparse"``: none of the above, with some zero entries.
+        9. ``"dense"``: none of the above, every entry nonzero.
 
     Notes
     -----
@@ -438,8 +472,15 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     diagonal, a diagonal Jacobian of a batch is also block-diagonal, and
     ``I_B ⊗ B`` is both block-diagonal and Kronecker (block-diagonal is
     reported, since it is the per-example fact that matters for a batch).
+    ``A ⊗ I_F`` (``Y = A X`` mixing the rows of ``X``) is both Kronecker
+    and batch-coupled, and Kronecker is reported: it says more.
     Identity and diagonal are judged on the row-major matrix, so a
-    ``reshape`` (same entries, new shape) is the identity.
+    ``reshape`` (same entries, new shape) is the identity. A batch-coupled
+    Jacobian's blocks lie along the diagonal only once the tied axes are
+    flattened first: for a ``(B, F)`` batch, in the column-major matrix
+    ``as_matrix(J, 2, order="F")``. In the row-major one, each of batch
+    norm's nonzeros sits on the diagonal of an ``F × F`` block, one such
+    block for every pair of examples.
 
     Examples
     --------
@@ -449,6 +490,10 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     diagonal: 6 of 36 entries nonzero (16.7%)
     >>> print(structure(jac.softmax.jacobian(Z), 2))
     block-diagonal, 3 blocks of 2×2: 12 of 36 entries nonzero (33.3%)
+    >>> X = np.array([[1.0, 0.0], [2.0, 4.0], [4.0, 1.0]])   # 3 examples, 2 features
+    >>> print(structure(jac.batch_norm.jacobian(X), 2))  # doctest: +NORMALIZE_WHITESPACE
+    batch-coupled, block-diagonal over axis 1 but not axis 0, 2 blocks of 3×3:
+    18 of 36 entries nonzero (50.0%)
     """
     J, out_shape, in_shape = split_jacobian(J, out_ndim)
     M = as_matrix(J, out_ndim)
@@ -469,12 +514,19 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     if square and np.all(nonzero.sum(axis=0) == 1) and np.all(nonzero.sum(axis=1) == 1) \
             and np.all(np.abs(M[nonzero] - 1) <= tol):
         return result("permutation")
-    if out_shape and in_shape and out_shape[0] == in_shape[0] >= 2 \
-            and not (_cross_blocks(J, out_ndim) > tol).any():
-        return result("block-diagonal", blocks=out_shape[0])
+    batch = bool(out_shape and in_shape) and out_shape[0] == in_shape[0] >= 2
+    if batch and not (_cross_blocks(J, out_ndim) > tol).any():
+        return result("block-diagonal", blocks=out_shape[0], axes=(0,))
     factors = _best_kronecker(J, out_ndim, "C", kron_tol)
     if factors is not None and factors.exact:
         return result("Kronecker", factors=factors)
+    if batch:
+        tied = tuple(k for k in range(1, min(len(out_shape), len(in_shape)))
+                     if out_shape[k] == in_shape[k] >= 2
+                     and not (_cross_blocks(J, out_ndim, k) > tol).any())
+        if tied:
+            return result("batch-coupled", blocks=math.prod(out_shape[k] for k in tied),
+                          axes=tied)
     return result("dense" if nnz == M.size else "sparse")
 
 
@@ -662,7 +714,10 @@ def local_structure(derivative):
     delta tying output axis k to input axis k for every k makes a diagonal,
     a delta between the first output and input axes a block-diagonal, a
     term whose parts split between leading and trailing axes a Kronecker
-    product. A kind is given only where the term proves it; otherwise the
+    product, and a delta between a later pair of axes, where the first pair
+    has none, a batch-coupled Jacobian (batch norm's). A kind is given only
+    where the terms prove it (for batch-coupled, that the first pair is
+    untied is read off the terms, not the values); otherwise the
     answer is ``"sparse"`` or ``"dense"`` by :meth:`~jacobians.Derivative.nnz`
     (a dense check could still find, say, a Kronecker product in the values).
 
@@ -676,7 +731,7 @@ def local_structure(derivative):
     kind : str
         ``"scalar"`` for order 0, else one of ``"zero"``, ``"identity"``,
         ``"diagonal"``, ``"permutation"``, ``"block-diagonal"``,
-        ``"Kronecker"``, ``"sparse"``, ``"dense"``.
+        ``"Kronecker"``, ``"batch-coupled"``, ``"sparse"``, ``"dense"``.
     factors : str
         For a Kronecker product whose factors have names, ``"X ⊗ I₂"``;
         otherwise ``""``.
@@ -711,12 +766,19 @@ def local_structure(derivative):
             len(ties) == len(out_labels) == len(in_labels):
         return "permutation", ""
     sizes = derivative.sizes
-    if out_labels and in_labels and sizes[out_labels[0]] == sizes[in_labels[0]] >= 2 and \
-            all((out_labels[0], in_labels[0]) in [_tied(d, out_labels, in_labels)
-                                                  for d in t.deltas] for t in terms):
+    tied_by_term = [{_tied(d, out_labels, in_labels) for d in t.deltas} for t in terms]
+
+    def tied(k):  # whether every term ties output axis k to input axis k, of size ≥ 2
+        pair = (out_labels[k], in_labels[k])
+        return sizes[pair[0]] == sizes[pair[1]] >= 2 and all(pair in t for t in tied_by_term)
+
+    batch = bool(out_labels and in_labels) and sizes[out_labels[0]] == sizes[in_labels[0]] >= 2
+    if batch and tied(0):
         return "block-diagonal", ""
     if len(terms) == 1:
         factors = _kronecker(derivative, first)
         if factors is not None:
             return "Kronecker", factors
+    if batch and any(tied(k) for k in range(1, min(len(out_labels), len(in_labels)))):
+        return "batch-coupled", ""
     return generic, ""

@@ -141,7 +141,7 @@ PLOTTED = ["q0_dyhat_dH_shape.png", "q0_dyhat_dH_sparsity.png", "q0_dH_dW_shape.
            "q0_chain_forward.png", "q1_df_dW_shape.png", "q1_layouts.png", "q1_chain.png",
            "q2_chain.png", "sigmoid_shape.png", "sigmoid_sparsity.png", "sigmoid_collapse.png",
            "softmax_shape.png", "softmax_collapse.png", "bias_add_shape.png",
-           "bias_add_sparsity.png"]
+           "bias_add_sparsity.png", "norm_coupling.png", "attention_dQ.png"]
 
 
 @pytest.mark.parametrize("name", PLOTTED)
@@ -172,3 +172,25 @@ def test_kronecker_factors_are_spelled_one_way_in_every_figure():
     for name in ("q0_dH_dW_sparsity_rowmajor.png", "q0_dH_dW_sparsity_colmajor.png",
                  "bias_add_sparsity.png", "q0_graph.png", "q0_sweep.png"):
         assert not any(re.search(r"[I1]_\d", t) for t in texts(name)), name
+
+
+def _titles(name):
+    fig = next(spec for spec in FIGURES if spec.name == name).draw()
+    return [ax.get_title() for ax in fig.axes]
+
+
+def test_the_norm_figure_names_each_structure_as_jac_structure_does():
+    """Layer norm: blocks over the examples; batch norm: coupled examples, blocks over features."""
+    layer, batch, features_first = _titles("norm_coupling.png")
+    assert "layer_norm" in layer and "block-diagonal, 4 blocks of 3×3\n" in layer
+    assert "batch_norm" in batch and \
+        "batch-coupled, block-diagonal over axis 1 but not axis 0, 3 blocks of 4×4\n" in batch
+    # the same Jacobian, features first: the 3 blocks of 4 × 4 the middle title promises
+    assert "3 blocks of 4×4" in features_first and "column-major vec" in features_first
+
+
+def test_the_attention_figure_shows_its_formula_and_structure():
+    (title,) = _titles("attention_dQ.png")
+    assert "∂O_ab/∂Q_cd = 1/√d δ_ac A_abd − 1/√d δ_ac O_ab M_ad" in title
+    assert "q, k, d, e = 3, 4, 2, 2" in title
+    assert "block-diagonal, 3 blocks of 2×2" in title

@@ -13,7 +13,7 @@ import pytest
 
 import jacobians as jac
 from jacobians.structure import (KroneckerFactors, Structure, as_matrix, kronecker_factors,
-                                 nearest_kronecker, per_example, structure)
+                                 local_structure, nearest_kronecker, per_example, structure)
 
 n, m, p, k = 4, 3, 2, 5
 
@@ -221,6 +221,9 @@ def _cases():
         ("transpose", jac.transpose.jacobian(Z), 2, "permutation", n * m),
         ("trace", jac.trace.jacobian(A), 0, "sparse", m),
         ("reshape", jac.reshape.jacobian(Z, shape=(n * m,)), 1, "identity", n * m),
+        ("layer norm of each row", jac.layer_norm.jacobian(Z), 2, "block-diagonal", n * m * m),
+        ("batch norm of each column", jac.batch_norm.jacobian(Z), 2, "batch-coupled",
+         m * n * n),
     ]
 
 
@@ -250,9 +253,108 @@ def test_structure_details(XW):
     s = structure(jac.matmul.jacobian(X, W, wrt=1), 2)
     np.testing.assert_allclose(np.kron(s.factors.A, s.factors.B), np.kron(X, np.eye(p)),
                                atol=1e-12)
-    assert s.blocks is None
+    assert s.blocks is None and s.axes is None
+    assert s.detail == " 4×3 ⊗ I_2"
     b = structure(jac.matmul.jacobian(X, W, wrt=0), 2)
-    assert b.blocks == n and b.factors is None
+    assert b.blocks == n and b.factors is None and b.axes == (0,)
+    assert structure(jac.sigmoid.jacobian(X), 2).detail == ""
+
+
+# ----------------------------------------------------------------------------
+# Layers: blocks over the batch, or over the features with the batch coupled
+# ----------------------------------------------------------------------------
+def test_layer_norm_is_block_diagonal_over_the_examples(rng):
+    X = rng.standard_normal((n, m))
+    s = structure(jac.layer_norm.jacobian(X), 2)
+    assert (s.kind, s.blocks, s.axes) == ("block-diagonal", n, (0,))
+    assert str(s) == "block-diagonal, 4 blocks of 3×3: 36 of 144 entries nonzero (25.0%)"
+
+
+def test_batch_norm_couples_the_examples_and_is_block_diagonal_over_the_features(rng):
+    X = rng.standard_normal((n, m))
+    J = jac.batch_norm.jacobian(X)
+    s = structure(J, 2)
+    assert (s.kind, s.blocks, s.axes, s.factors) == ("batch-coupled", m, (1,), None)
+    assert s.nnz == m * n * n      # one n × n block per feature, every entry of it nonzero
+    assert s.detail == ", block-diagonal over axis 1 but not axis 0, 3 blocks of 4×4"
+    assert str(s) == ("batch-coupled, block-diagonal over axis 1 but not axis 0, 3 blocks of "
+                      "4×4: 48 of 144 entries nonzero (33.3%)")
+    # Column-major vec puts the features first: the blocks are then on the diagonal, and
+    # block f is feature f's Jacobian over the batch, (I − 1/n − x̂ x̂ᵀ/n)/σ̃.
+    M = as_matrix(J, 2, order="F")
+    for f in range(m):
+        x = X[:, f]
+        sigma = np.sqrt(x.var() + 1e-5)
+        xhat = (x - x.mean()) / sigma
+        block = (np.eye(n) - 1 / n - np.outer(xhat, xhat) / n) / sigma
+        rows = slice(f * n, (f + 1) * n)
+        np.testing.assert_allclose(M[rows, rows], block, atol=1e-12)
+        assert not M[rows, :f * n].any() and not M[rows, (f + 1) * n:].any()
+    assert local_structure(jac.batch_norm.derivative(X)) == ("batch-coupled", "")
+
+
+def test_batch_norm_of_a_batch_of_feature_maps_is_tied_on_every_other_axis(rng):
+    X = rng.standard_normal((3, n, p))        # (batch, channels, positions)
+    J = jac.batch_norm.jacobian(X)
+    s = structure(J, 3)
+    assert (s.kind, s.blocks, s.axes) == ("batch-coupled", n * p, (1, 2))
+    assert s.detail == ", block-diagonal over axes 1 and 2 but not axis 0, 8 blocks of 3×3"
+    assert local_structure(jac.batch_norm.derivative(X)) == ("batch-coupled", "")
+    # normalised over the channels instead, the examples are independent again
+    assert structure(jac.batch_norm.jacobian(X, axis=1), 3).kind == "block-diagonal"
+
+
+def test_a_hand_built_jacobian_that_mixes_examples_within_each_feature(rng):
+    # ∂Y_ab/∂X_cd = C[b]_ac δ_bd: feature b's own n × n matrix, a different one per feature
+    C = rng.standard_normal((m, n, n))
+    J = np.einsum("bac,bd->abcd", C, np.eye(m))
+    s = structure(J, 2)
+    assert (s.kind, s.blocks, s.axes, s.nnz) == ("batch-coupled", m, (1,), m * n * n)
+    # one feature's block diagonal in the examples would tie them after all: still coupled
+    C[1] = np.diag(np.diag(C[1]))
+    assert structure(np.einsum("bac,bd->abcd", C, np.eye(m)), 2).kind == "batch-coupled"
+    # ... but every block diagonal makes the whole Jacobian diagonal
+    D = np.einsum("ba,ac,bd->abcd", rng.standard_normal((m, n)), np.eye(n), np.eye(m))
+    assert structure(D, 2).kind == "diagonal"
+    # a feature leaking into another is no longer block-diagonal over the features
+    leaky = J.copy()
+    leaky[0, 1, 2, 0] = 1e-12
+    assert structure(leaky, 2).kind == "sparse"
+    assert structure(leaky, 2, tol=1e-9).kind == "batch-coupled"
+
+
+def test_the_same_matrix_for_every_feature_is_a_kronecker_product(rng):
+    # Y = A X mixes the examples with one A for every feature: A ⊗ I_k, reported as Kronecker
+    A, X = rng.standard_normal((n, n)), rng.standard_normal((n, k))
+    s = structure(jac.matmul.jacobian(A, X, wrt=1), 2)
+    assert s.kind == "Kronecker" and s.axes is None
+    np.testing.assert_allclose(np.kron(s.factors.A, s.factors.B), np.kron(A, np.eye(k)),
+                               atol=1e-12)
+
+
+def test_batch_coupled_needs_a_batch_on_both_sides(rng):
+    # leading axes of different sizes, or of size 1: nothing for the batch to couple
+    C = rng.standard_normal((m, n, k))
+    assert structure(np.einsum("bac,bd->abcd", C, np.eye(m)), 2).kind == "sparse"
+    C = rng.standard_normal((m, 1, 1))
+    assert structure(np.einsum("bac,bd->abcd", C, np.eye(m)), 2).kind == "diagonal"
+
+
+def test_attention_by_q_is_block_diagonal_over_the_queries_and_the_batch():
+    rng = np.random.default_rng(5)
+    Q, K, V = rng.standard_normal((3, 2)), rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    # one head: a query's output depends on its own query only, so one 2 × 2 block per query
+    s = structure(jac.attention.jacobian(Q, K, V, wrt=0), 2)
+    assert (s.kind, s.blocks, s.axes) == ("block-diagonal", 3, (0,))
+    assert s.detail == ", 3 blocks of 2×2"
+    # a batch of two heads: blocks over the batch, each itself block-diagonal per query
+    Qs, Ks, Vs = (np.stack([a, 2 * a]) for a in (Q, K, V))
+    J = jac.attention.jacobian(Qs, Ks, Vs, wrt=0)
+    s = structure(J, 3)
+    assert (s.kind, s.blocks, s.axes) == ("block-diagonal", 2, (0,))
+    assert structure(per_example(J, 3)[0], 2).kind == "block-diagonal"
+    # through the softmax, K reaches every output of its own head: no blocks inside a head
+    assert structure(jac.attention.jacobian(Q, K, V, wrt=1), 2).kind == "dense"
 
 
 def test_structure_tolerance(rng):

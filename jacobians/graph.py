@@ -276,13 +276,22 @@ class Traced:
     def __jac_apply__(op, args, params):
         # The innermost trace records the call; values of traces around it are its
         # constants, whose own graphs record what is done with them.
-        graph = max((a.graph for a in args if type(a) is Traced), key=lambda g: g.depth)
+        graph = None
+        for a in args:
+            if type(a) is Traced and (graph is None or a.graph.depth > graph.depth):
+                graph = a.graph
         op.check_call(args, params)
         parents = tuple([a.node if type(a) is Traced and a.graph is graph else
                          _node_of(graph, a) for a in args])
-        # Inputs and constants were checked on entering the graph; every node
-        # after them is an op's float64 output.
-        value = op.value_at(tuple([p.value for p in parents]), **params)
+        values = tuple([p.value for p in parents])
+        if graph.depth and any(type(v) is Traced for v in values):
+            # Values of an enclosing trace (a gradient taken inside another): the op
+            # itself is recorded there, as one node.
+            value = op(*values, **params)
+        else:
+            # Inputs and constants were checked on entering the graph; every node
+            # after them is an op's float64 output.
+            value = op.value_at(values, **params)
         if not hasattr(value, "__array_function__"):
             value = np.asarray(value)  # NumPy's scalars become 0-d arrays
         return Traced(graph, graph.add(op.name, value, op, parents, params))

@@ -189,10 +189,6 @@ class Op:
         Like :meth:`vjp_rule`, for a graph whose nodes hold such arrays: the
         shapes and domains are checked, nothing is converted or scanned for NaN.
         """
-        if any(is_traced(a) for a in args):
-            # Values of an enclosing trace (a gradient taken inside another): the op
-            # itself is recorded there, as one node.
-            return self(*args, **params)
         self._check(*args, **params)
         self._check_domain(args, params)
         return self._value(*args, **params)

@@ -227,19 +227,11 @@ def jacfwd(f, wrt=0):
         the unit tangent ``e_c``.
     """
     def full(*args):
-        (i,), _ = wrt_indices(wrt, len(args))
-        graph = trace_graph(f, *args)
-        source, out = graph.inputs[i], graph.output
-        check_fits(out.shape + source.shape, f"the Jacobian ∂{out.name}/∂{source.name}",
-                   "jac.jvp or jac.vjp, one product at a time")
-        columns = np.zeros((source.size,) + out.shape)
-        for c in range(source.size):
-            tangent = np.zeros(source.size)
-            tangent[c] = 1.0
-            pushed = forward(graph, {source: tangent.reshape(source.shape)}, HAND)
-            if pushed is not None:
-                columns[c] = pushed
-        return np.moveaxis(columns, 0, -1).reshape(out.shape + source.shape)
+        graph, source, out = _traced_for_jacobian(f, wrt, args)
+        columns = [forward(graph, {source: e.reshape(source.shape)}, HAND)
+                   for e in _units(source.size)]
+        columns = [np.zeros(out.shape) if c is None else c for c in columns]
+        return np.moveaxis(np.array(columns), 0, -1).reshape(out.shape + source.shape)
     return full
 
 
@@ -253,20 +245,30 @@ def jacrev(f, wrt=0):
         row ``a`` is the VJP of the unit cotangent ``e_a``.
     """
     def full(*args):
-        (i,), _ = wrt_indices(wrt, len(args))
-        graph = trace_graph(f, *args)
-        source, out = graph.inputs[i], graph.output
-        check_fits(out.shape + source.shape, f"the Jacobian ∂{out.name}/∂{source.name}",
-                   "jac.jvp or jac.vjp, one product at a time")
-        rows = np.zeros((out.size,) + source.shape)
-        for a in range(out.size):
-            seed = np.zeros(out.size)
-            seed[a] = 1.0
-            pulled = reverse(graph, seed.reshape(out.shape), HAND, [source]).get(source.index)
-            if pulled is not None:
-                rows[a] = pulled
-        return rows.reshape(out.shape + source.shape)
+        graph, source, out = _traced_for_jacobian(f, wrt, args)
+        rows = [reverse(graph, e.reshape(out.shape), HAND, [source]).get(source.index)
+                for e in _units(out.size)]
+        rows = [np.zeros(source.shape) if r is None else r for r in rows]
+        return np.array(rows).reshape(out.shape + source.shape)
     return full
+
+
+def _units(n):
+    """The unit vectors of n entries, one at a time (an identity matrix would take n²)."""
+    for k in range(n):
+        e = np.zeros(n)
+        e[k] = 1.0
+        yield e
+
+
+def _traced_for_jacobian(f, wrt, args):
+    """The graph of ``f``, the node of argument ``wrt`` and the output, once the Jacobian fits."""
+    (i,), _ = wrt_indices(wrt, len(args))
+    graph = trace_graph(f, *args)
+    source, out = graph.inputs[i], graph.output
+    check_fits(out.shape + source.shape, f"the Jacobian ∂{out.name}/∂{source.name}",
+               "jac.jvp or jac.vjp, one product at a time")
+    return graph, source, out
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,19 @@ def param_key(params):
     return repr({k: key(v) for k, v in params.items()})
 
 
+def check_one_axis(op, name, X, axis, what="normalise over"):
+    """Raise ValueError unless ``axis`` is one axis of ``X`` with entries to ``what``."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{op}: axis must be one axis (an int), got {axis!r}")
+    if X.ndim == 0:
+        raise ValueError(f"{op}: {name} needs an axis to {what}, got a scalar, shape {X.shape}")
+    if not -X.ndim <= axis < X.ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for {name} of shape {X.shape}")
+    if X.shape[axis] == 0:
+        raise ValueError(f"{op}: axis {axis} of {name} (shape {X.shape}) has no entries, "
+                         f"and at least one entry is needed to {what}: shape {X.shape}")
+
+
 class Op:
     """An operation with its value, Jacobian, VJP and JVP.
 

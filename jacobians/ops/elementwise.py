@@ -277,10 +277,11 @@ class Maximum(Binary):
     partial_names = ("𝟙[{0}>{1}]", "𝟙[{1}>{0}]")
     partial_latex = (r"\mathbb{{1}}[{0}>{1}]", r"\mathbb{{1}}[{1}>{0}]")
     _value = staticmethod(np.maximum)
+    _beats = staticmethod(np.greater)  # which side wins: the larger
 
     def _partial(self, wrt, args, out, **params):
         X, Y = args
-        return _wins(X, Y, np.greater) if wrt == 0 else _wins(Y, X, np.greater)
+        return _wins(X, Y, self._beats) if wrt == 0 else _wins(Y, X, self._beats)
 
     def _second_partial(self, i, j, args, out, **params):
         return 0  # piecewise linear: zero away from the kink (see the docstring)
@@ -289,7 +290,7 @@ class Maximum(Binary):
 maximum = Maximum()
 
 
-class Minimum(Binary):
+class Minimum(Maximum):
     """``Z = min(X, Y)`` entry by entry, with broadcasting, like ``np.minimum``.
 
     Notes
@@ -306,13 +307,7 @@ class Minimum(Binary):
     partial_names = ("𝟙[{0}<{1}]", "𝟙[{1}<{0}]")
     partial_latex = (r"\mathbb{{1}}[{0}<{1}]", r"\mathbb{{1}}[{1}<{0}]")
     _value = staticmethod(np.minimum)
-
-    def _partial(self, wrt, args, out, **params):
-        X, Y = args
-        return _wins(X, Y, np.less) if wrt == 0 else _wins(Y, X, np.less)
-
-    def _second_partial(self, i, j, args, out, **params):
-        return 0  # piecewise linear: zero away from the kink (see the docstring)
+    _beats = staticmethod(np.less)  # the smaller
 
 
 minimum = Minimum()

@@ -24,7 +24,7 @@ other (through the mean and the variance of each feature).
 import numpy as np
 
 from ..index import Delta, Factor, tex, term
-from .base import Op
+from .base import Op, check_one_axis
 from .softmax import _across, _second_ties
 
 EPS = 1e-5  # the default eps, PyTorch's and Flax's
@@ -55,17 +55,7 @@ class _Normalize(Op):
 
     def _check(self, X, **params):
         axis, eps = params.get("axis", self.default_axis), params.get("eps", EPS)
-        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-            raise ValueError(f"{self.name}: axis must be one axis (an int), got {axis!r}")
-        if X.ndim == 0:
-            raise ValueError(f"{self.name}: X needs an axis to normalise over, got a scalar, "
-                             f"shape {X.shape}")
-        if not -X.ndim <= axis < X.ndim:
-            raise ValueError(f"{self.name}: axis {axis} is out of range for X of shape "
-                             f"{X.shape}")
-        if X.shape[axis] == 0:
-            raise ValueError(f"{self.name}: axis {axis} of X (shape {X.shape}) has no entries; "
-                             f"the mean and variance of nothing are undefined")
+        check_one_axis(self.name, "X", X, axis)
         if isinstance(eps, (bool, np.bool_)) or \
                 not isinstance(eps, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(eps) or eps <= 0:

@@ -14,7 +14,7 @@ so). The cross-entropies act on the last axis.
 import numpy as np
 
 from ..index import Delta, Factor, term
-from .base import REAL, Domain, Op, cased
+from .base import REAL, Domain, Op, cased, check_one_axis
 
 
 def _log_softmax(z, axis=-1):
@@ -64,17 +64,7 @@ class _OneAxis(Op):
                 (((2, 3, 4),), {"axis": 1}), (((2, 3, 2),), {"axis": -3}))
 
     def _check(self, Z, axis=-1):
-        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-            raise ValueError(f"{self.name}: axis must be one axis (an int), got {axis!r}")
-        if Z.ndim == 0:
-            raise ValueError(f"{self.name}: Z needs an axis with at least one entry to "
-                             f"normalise over, got a scalar, shape {Z.shape}")
-        if not -Z.ndim <= axis < Z.ndim:
-            raise ValueError(f"{self.name}: axis {axis} is out of range for Z of shape "
-                             f"{Z.shape}")
-        if Z.shape[axis] == 0:
-            raise ValueError(f"{self.name}: Z needs axis {axis} to have at least one entry to "
-                             f"normalise over, got shape {Z.shape}")
+        check_one_axis(self.name, "Z", Z, axis)
 
 
 class Softmax(_OneAxis):

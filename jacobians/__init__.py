@@ -18,12 +18,13 @@ from .derive import Program, derive
 from .second import (HessianCost, ModeCost, check_hessian, check_hvp, check_symmetric,
                      gauss_newton, hessian, hessian_cost, hvp, jacfwd, jacrev, mode_cost)
 from .graph import Graph, name, trace_graph
-from .index import Delta, Derivative, Factor, Term
+from .index import Delta, Derivative, Factor, Term, Window
 from .limits import (JacobianTooLarge, get_memory_limit, memory_limit, set_memory_limit)
 from .ops import REGISTRY, Op
 from .ops import abs, broadcast_to, clip, maximum, minimum, where
 from .ops import max, min, norm, var
 from .ops import attention
+from .ops import avg_pool2d, conv1d, conv2d, max_pool2d
 from .ops import einsum
 from .ops import batch_norm, layer_norm
 from .ops import concatenate, expand_dims, getitem, split, squeeze, stack

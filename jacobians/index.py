@@ -34,6 +34,17 @@ selections; their VJP adds ``g`` into the input at the indices ``p``, which
 repeats where an index repeats (a scatter-add), and their JVP reads ``t``
 at ``p`` (a gather).
 
+A :class:`Window` ties an input label to an affine combination of an
+output label and a *tap* label, ``δ(s·a + k − p, c)``: input position ``c``
+is tap ``k`` of output window ``a`` (stride ``s``, padding ``p``). A
+convolution is ``∂y_ab/∂x_c = Σ_k w_k δ(s·b + k − p, c)``, with the tap a
+label of neither side that the term sums over. A window is eliminated by
+substitution: an array that carries ``c`` is *read at the windows* (im2col:
+its axis ``c`` becomes the two axes ``a k``, zero in the padding), and a
+result indexed by ``c`` is *added into at the windows* (col2im: every
+``(a, k)`` adds where ``s·a + k − p`` lands), which is a transposed
+convolution.
+
 All of it works on any array that speaks NumPy — ndarrays, and the
 :class:`~jacobians.abstract.Shaped` arrays that count a contraction from
 shapes alone.
@@ -253,15 +264,107 @@ class Gather(NamedTuple):
         return read
 
 
+class Window(NamedTuple):
+    """``δ(s·o + k − p, x)``: input position ``x`` is tap ``k`` of output window ``o``.
+
+    The delta of a strided, padded convolution or pooling window along one
+    axis. ``o`` and ``x`` are labels of the Jacobian (or ``x`` a label the
+    term sums over, carried by a factor); the tap ``k`` may be a label the
+    term sums over, of ``taps`` values.
+
+    Attributes
+    ----------
+    out, tap, into : str
+        The labels ``o``, ``k`` and ``x``.
+    taps : int
+        How many values the tap takes (the kernel's size along the axis).
+    stride, padding : int
+        ``s`` and ``p``: window ``o`` starts at ``s·o − p``.
+    """
+
+    out: str
+    tap: str
+    into: str
+    taps: int
+    stride: int = 1
+    padding: int = 0
+
+    def at(self):
+        """The input position the window reads, as printed: ``2b+k−1``."""
+        start = f"{self.stride}{self.out}" if self.stride != 1 else self.out
+        shift = f"−{self.padding}" if self.padding else ""
+        return f"{start}+{self.tap}{shift}"
+
+    def text(self, sizes=None):
+        return f"δ({self.at()}, {self.into})"
+
+    def tex(self, sizes=None):
+        return rf"\delta_{{{tex(self.at())},\,{self.into}}}"
+
+    def positions(self, windows):
+        """``s·o + k − p`` for every window ``o`` and tap ``k``: an int array ``(windows, taps)``."""
+        return (self.stride * np.arange(windows)[:, None] + np.arange(self.taps)[None, :]
+                - self.padding)
+
+
+def read_windows(array, axis, window, windows):
+    """``array`` read at the windows along ``axis``: that axis becomes two, ``(o, k)``.
+
+    ``result[…, o, k, …] = array[…, s·o + k − p, …]``, and 0 where that
+    position falls in the padding: im2col along one axis.
+    """
+    n = array.shape[axis]
+    at = window.positions(windows)
+    # One slot of zeros past the end stands for every position in the padding.
+    zeros = np.zeros(array.shape[:axis] + (1,) + array.shape[axis + 1:], like=array)
+    padded = np.concatenate([array, zeros], axis=axis)
+    return padded[(slice(None),) * axis + (np.where((at >= 0) & (at < n), at, n),)]
+
+
+def add_at_windows(core, core_labels, result_labels, result_shape, windows, sizes):
+    """The result that ``core`` adds into at the windows: col2im, a transposed convolution.
+
+    ``core`` is indexed by ``core_labels``: the result's labels with each
+    window's input label ``x`` replaced by its window and tap labels
+    ``o k``. Entry ``(…, o, k, …)`` adds into the result at
+    ``x = s·o + k − p``; where that lies in the padding it adds nothing.
+    Computed as one ``np.bincount`` over the result's flat positions.
+    """
+    writes = {w.into: w for w in windows}
+    axis = {label: k for k, label in enumerate(core_labels)}
+
+    def along(label):  # 0, 1, 2, … along the core's axis for this label
+        shape = [1] * len(core_labels)
+        shape[axis[label]] = sizes[label]
+        return np.arange(sizes[label]).reshape(shape)
+
+    position, inside, stride = 0, True, 1
+    for label, n in zip(result_labels[::-1], result_shape[::-1]):
+        w = writes.get(label)
+        if w is None:
+            coordinate = along(label)
+        else:
+            coordinate = w.stride * along(w.out) + along(w.tap) - w.padding
+            inside = inside & (coordinate >= 0) & (coordinate < n)
+        position = position + stride * coordinate
+        stride *= n
+    position = np.broadcast_to(position, core.shape)
+    weights = core * np.broadcast_to(inside, core.shape)
+    added = np.bincount(np.where(inside, position, 0).reshape(-1), weights=weights.reshape(-1),
+                        minlength=stride)
+    return added.reshape(result_shape)
+
+
 class Term:
     """A sign times a product of factors and deltas, kept in print order."""
 
-    __slots__ = ("parts", "sign", "factors", "deltas", "gather")
+    __slots__ = ("parts", "sign", "factors", "deltas", "windows", "gather")
 
     def __init__(self, parts, sign=1):
         self.parts, self.sign = tuple(parts), sign
         self.factors = tuple(p for p in self.parts if isinstance(p, Factor))
         self.deltas = tuple(p for p in self.parts if isinstance(p, Delta))
+        self.windows = tuple(p for p in self.parts if isinstance(p, Window))
         gathers = [p for p in self.parts if isinstance(p, Gather)]
         if gathers and len(self.parts) > 1:
             raise ValueError("a gather stands alone in its term")
@@ -512,6 +615,63 @@ class Selection(NamedTuple):
     adds: bool
 
 
+@dataclass(frozen=True)
+class Windowed:
+    """What eliminating a term's windows leaves: reads, one einsum, then adds.
+
+    Attributes
+    ----------
+    reads : tuple of (int, int, Window)
+        Each array (operands, then factors) read at a window (im2col), the
+        axis read, and the window, in the order they are applied.
+    elimination : Elimination
+        The einsum of the arrays once read, onto ``core_labels``.
+    writes : tuple of Window
+        The windows the einsum's result adds into the result at (col2im).
+    core_labels : str
+        The einsum's result labels: the result's, each written window's
+        input label replaced by its window and tap labels.
+    """
+
+    reads: tuple
+    elimination: Elimination
+    writes: tuple
+    core_labels: str
+
+    @property
+    def sign(self):
+        return self.elimination.sign
+
+
+@lru_cache(maxsize=4096)
+def _eliminate_windows(sign, deltas, windows, factor_labels, operand_labels, result_labels,
+                       everything, shape):
+    """The :class:`Windowed` plan of a term with windows (cached: it holds no arrays).
+
+    A window whose input label the result is indexed by is *written*: the
+    einsum keeps its window and tap labels instead, and adds at the windows
+    afterwards. Any other window is *read*: every array carrying its input
+    label is read at the windows first, that label becoming the two.
+    """
+    labels = list(operand_labels + factor_labels)
+    reads, writes = [], []
+    for w in windows:
+        if w.into in result_labels:
+            writes.append(w)
+            continue
+        for k, carried in enumerate(labels):
+            if w.into in carried:
+                reads.append((k, carried.index(w.into), w))
+                labels[k] = carried.replace(w.into, w.out + w.tap)
+    core = "".join(x for x in result_labels if x not in {w.into for w in writes})
+    for w in writes:
+        core += "".join(x for x in (w.out, w.tap) if x not in core)
+    n = len(operand_labels)
+    elimination = _eliminate(sign, deltas, tuple(labels[n:]), tuple(labels[:n]), core,
+                             everything, shape)
+    return Windowed(tuple(reads), elimination, tuple(writes), core)
+
+
 @lru_cache(maxsize=4096)
 def _eliminate(sign, deltas, factor_labels, operand_labels, result_labels, everything, shape):
     """The :class:`Elimination` of a term's structure (cached: it holds no arrays).
@@ -588,6 +748,24 @@ class Derivative:
                 if ties[0] != ties[1]:
                     raise ValueError(f"{d.text(sizes)} ties indices of sizes {ties[0]} and "
                                      f"{ties[1]}")
+            if t.windows:
+                self._check_windows(t, sizes)
+
+    def _check_windows(self, t, sizes):
+        """A window's labels are known and its input label is tied by nothing else."""
+        own = set(self.out_labels + self.in_labels)
+        tied = {x for d in t.deltas for x in d.i + d.j}
+        for w in t.windows:
+            if w.out not in own or w.into not in sizes:
+                raise ValueError(f"{w.text()}: the window label {w.out!r} must be one of the "
+                                 f"Jacobian's and the input label {w.into!r} one a factor "
+                                 f"carries or the Jacobian's")
+            if w.into in tied or any(d.grouped for d in t.deltas):
+                raise ValueError(f"{w.text()}: a window's input label is tied by no other "
+                                 f"delta, and a term with windows has no grouped delta")
+            if w.tap not in own and w.into not in own:
+                raise ValueError(f"{w.text()}: a term sums over a window's tap or over its "
+                                 f"input position, not both")
 
     def _check_gather(self, gather):
         if len(self.terms) > 1 or gather.on != self.out_labels or gather.into != self.in_labels:
@@ -599,8 +777,19 @@ class Derivative:
 
     @property
     def sizes(self):
-        """Size of every label, as a dict."""
-        return dict(zip(self.out_labels + self.in_labels, self.out_shape + self.in_shape))
+        """Size of every label, as a dict: the output's, the input's, then those summed over.
+
+        A label a term sums over (a window's tap, or the input position a
+        factor is read at) takes its size from its window or its factor.
+        """
+        sizes = dict(zip(self.out_labels + self.in_labels, self.out_shape + self.in_shape))
+        for t in self.terms:
+            for w in t.windows:
+                sizes.setdefault(w.tap, w.taps)
+            for f in t.factors:
+                for label, n in zip(f.labels, np.shape(f.value)):
+                    sizes.setdefault(label, n)
+        return sizes
 
     @property
     def shape(self):
@@ -661,6 +850,8 @@ class Derivative:
         gather = self.terms[0].gather if self.terms else None
         if gather is not None:  # one entry per output entry that reads one
             return int(np.count_nonzero(gather.index >= 0))
+        if any(t.windows for t in self.terms):
+            return self._windows_nnz()
         labels = self.out_labels + self.in_labels
         total = 0
         for k in range(1, len(self.terms) + 1):
@@ -679,6 +870,43 @@ class Derivative:
                 count = placed * math.prod(free)
                 total += count if k % 2 else -count
         return total
+
+    def _windows_nnz(self):
+        """The nonzeros of one term with windows: its places, each counted once.
+
+        Every entry of the Jacobian is reached by at most one value of the
+        labels the term sums over (a tap is fixed by its window and input
+        position, an input position by its window and tap), so the count
+        is a contraction of nonzero masks: the factors' (read at the
+        windows, zero in the padding) and, for each window into the
+        Jacobian's input, whether ``s·o + k − p`` lies inside.
+        """
+        if len(self.terms) > 1:
+            raise NotImplementedError("nnz counts a Jacobian with windows when it is one term; "
+                                      "materialise it and count with np.count_nonzero")
+        (t,) = self.terms
+        sizes, own = self.sizes, self.out_labels + self.in_labels
+        masks = [(f.value != 0).astype(np.float64) for f in t.factors]
+        labels = [f.labels for f in t.factors]
+        written = set()
+        for w in t.windows:
+            if w.into in own:  # the position is a label of J: count where the window lands
+                at = w.positions(sizes[w.out])
+                masks.append(((at >= 0) & (at < sizes[w.into])).astype(np.float64))
+                labels.append(w.out + w.tap)
+                written.add(w.into)
+                continue
+            for k, carried in enumerate(labels):
+                if w.into in carried:
+                    masks[k] = read_windows(masks[k], carried.index(w.into), w, sizes[w.out])
+                    labels[k] = carried.replace(w.into, w.out + w.tap)
+        everything = "".join(x for x in sizes if x not in written and x in own or
+                             any(x == w.tap for w in t.windows))
+        rep = _classes(t.deltas, everything, everything)
+        classes = ["".join(rep[x] for x in lab) for lab in labels]
+        free = [sizes[r] for r in set(rep.values()) if r not in set("".join(classes))]
+        placed = round(float(contract(",".join(classes) + "->", *masks))) if masks else 1
+        return placed * math.prod(free)
 
     def density(self):
         """Structural nonzeros as a fraction of all entries."""
@@ -703,10 +931,15 @@ class Derivative:
 
         Returns
         -------
-        Elimination, or Selection for a gather
+        Elimination, Selection for a gather, or Windowed for a term with windows
         """
         if t.gather is not None:
             return Selection(t.sign, t.gather.name, t.gather.repeats)
+        if t.windows:
+            sizes = self.sizes
+            return _eliminate_windows(t.sign, t.deltas, t.windows,
+                                      tuple(f.labels for f in t.factors), tuple(operand_labels),
+                                      result_labels, "".join(sizes), tuple(sizes.values()))
         return _eliminate(t.sign, t.deltas, tuple(f.labels for f in t.factors),
                           tuple(operand_labels), result_labels,
                           self.out_labels + self.in_labels, self.out_shape + self.in_shape)
@@ -724,6 +957,10 @@ class Derivative:
         operand_labels = tuple(labels for labels, _ in operands)
         for t in self.terms:
             e = self.eliminate(t, operand_labels, result_labels)
+            if isinstance(e, Windowed):
+                result = self._through_windows(e, t, operands, result, result_labels,
+                                               result_shape)
+                continue
             arrays = [a for _, a in operands] + [f.value for f in t.factors]
             if e.regroups:
                 arrays = [a if s is None else a.reshape(s) for a, s in zip(arrays, e.shapes)]
@@ -732,6 +969,22 @@ class Derivative:
         if result is None:
             return np.zeros(result_shape, like=self.like)
         return result
+
+    def _through_windows(self, plan, t, operands, result, result_labels, result_shape):
+        """Add one term with windows: read at the windows, contract, add at the windows."""
+        arrays = [a for _, a in operands] + [f.value for f in t.factors]
+        sizes = self.sizes
+        for k, axis, w in plan.reads:
+            arrays[k] = read_windows(arrays[k], axis, w, sizes[w.out])
+        e = plan.elimination
+        if not plan.writes:
+            return e.accumulate(result, _einsum(e, arrays, self.like), result_shape, arrays,
+                                self.like)
+        core_shape = tuple(sizes[x] for x in plan.core_labels)
+        core = e.accumulate(None, _einsum(e, arrays, self.like), core_shape, arrays, self.like)
+        added = add_at_windows(core, plan.core_labels, result_labels, result_shape,
+                               plan.writes, sizes)
+        return added if result is None else result + added
 
     def _select(self, operands, result_shape):
         """A gather's contraction: scatter-add ``g``, read ``t``, or write the ones of J."""
@@ -825,6 +1078,12 @@ class Derivative:
                 lines.append(f"{text}    {g} {how} into zeros shaped like {self.by}, at "
                              f"{e.name}")
                 continue
+            if isinstance(e, Windowed):
+                einsum = f"einsum('{e.elimination.spec}')"
+                read = "read at the windows (im2col), then " if e.reads else ""
+                added = ", then added at the windows (col2im)" if e.writes else ""
+                lines.append(f"{text}    {read}{einsum}{added}")
+                continue
             if e.only_reshapes:
                 lines.append(f"{text}    np.reshape({g}, {self.in_shape})   (nothing is computed)")
                 continue
@@ -857,9 +1116,39 @@ class Derivative:
         before = " ".join([Factor(g, self.out_labels, None).text()] +
                           [p.text(sizes) for p in t.parts])
         names = [g] + [f.name for f in t.factors]
+        if isinstance(e, Windowed):
+            labels = [self.out_labels] + [f.labels for f in t.factors]
+            after = _windows_after(e, names, labels, self.in_labels, f"g_{self.by}")
+            return f"{sign}{before}  →  {sign}{after}", e
         after = " ".join(Factor(n, e.printed(labels, sizes), None).text()
                          for n, labels in zip(names, e.labels))
         return f"{sign}{before}  →  {sign}{after}", e
+
+
+def _windows_after(plan, names, labels, result_labels, result_name):
+    """A term with windows after elimination: ``g_X(d,e,c+k−1) += g_dbc W_bek``.
+
+    ``labels`` are each array's labels before elimination. An array read at
+    the windows prints the read position in place of its label,
+    ``X(a,e,c+f−1)``; a result added into at the windows prints that
+    position on the left.
+    """
+    rep = plan.elimination.rep
+
+    def at(w):
+        return Window(rep[w.out], rep[w.tap], w.into, w.taps, w.stride, w.padding).at()
+
+    def indexed(name, carried, windows):
+        if not any(x in windows for x in carried):
+            return Factor(name, "".join(rep[x] for x in carried), None).text()
+        return f"{name}({','.join(at(windows[x]) if x in windows else rep[x] for x in carried)})"
+
+    read = {w.into: w for _, _, w in plan.reads}
+    text = " ".join(indexed(name, carried, read) for name, carried in zip(names, labels))
+    if not plan.writes:
+        return text
+    written = {w.into: w for w in plan.writes}
+    return f"{indexed(result_name, result_labels, written)} += {text}"
 
 
 def _einsum(e, arrays, like=None):

@@ -454,7 +454,7 @@ class Op:
             Before allocating, if the array would exceed the memory limit.
         """
         d = self.second_derivative(*args, wrt=wrt, **params)
-        return d.materialise(instead=f"a Hessian-vector product (jac.hvp)")
+        return d.materialise(instead="a Hessian-vector product (jac.hvp)")
 
     def _pair(self, wrt, n):
         pair = (wrt, wrt) if not isinstance(wrt, tuple) else wrt

@@ -81,6 +81,47 @@ def _attention(q, k, v):
     return (weights / weights.sum(axis=-1, keepdims=True)) @ v
 
 
+def _windows(n, taps, stride=1, padding=0):
+    """Where each window's taps read along an axis of ``n`` entries padded at both ends."""
+    starts = stride * np.arange((n + 2 * padding - taps) // stride + 1) - padding
+    return starts[:, None] + np.arange(taps) + padding
+
+
+def _padded(x, padding, axis):
+    """``x`` with ``padding`` zeros at both ends of ``axis``."""
+    zeros = np.zeros(x.shape[:axis] + (padding,) + x.shape[axis + 1:])
+    return np.concatenate([zeros, x, zeros], axis=axis)
+
+
+def _conv1d(x, w, stride=1, padding=1):
+    """A convolution in NumPy: pad, read every window, sum over channels and taps."""
+    windows = _windows(x.shape[2], w.shape[2], stride, padding)
+    return np.einsum("ncak,ock->noa", _padded(x, padding, 2)[:, :, windows], w)
+
+
+def _image(x):
+    """``x`` as one image of 2×3 pixels per channel: what the 2-d steps read."""
+    return x.reshape(1, -1, 2, 3)
+
+
+def _conv2d(x, w):
+    """A 2-d convolution in NumPy, padded by one column at each side."""
+    rows, columns = _windows(2, w.shape[2]), _windows(3, w.shape[3], padding=1)
+    patches = _padded(x, 1, 3)[:, :, rows[:, :, None, None], columns[None, None]]
+    return np.einsum("ncahbl,ochl->noab", patches, w)
+
+
+def _kernel(w, x):
+    """``w`` as kernels of one row of three taps over the channels of ``_image(x)``."""
+    return w.reshape(-1, x.size // 6, 1, 3)
+
+
+def _pooled(x, reduce):
+    """Windows of 2×2 moved by one over ``_image(x)``, each reduced to one number."""
+    rows, columns = _windows(2, 2), _windows(3, 2)
+    return reduce(_image(x)[:, :, rows[:, :, None, None], columns[None, None]], axis=(3, 5))
+
+
 # label: (the op it exercises, its jac spelling, its NumPy spelling). A step's arity is
 # its NumPy spelling's.
 STEPS = {
@@ -147,6 +188,17 @@ STEPS = {
     "np.multiply.outer": ("outer", jac.outer, lambda x, y: np.multiply.outer(x, y)),
     # attention: a product, a softmax over the keys and a product
     "attention": ("attention", jac.attention, _attention),
+    # convolution and pooling: windows of an N-C-L signal, or of the channels of a 2×3 image
+    "conv1d(padding=1)": ("conv1d", lambda x, w: jac.conv1d(x, w, padding=1), _conv1d),
+    "conv1d(stride=2, padding=1)": ("conv1d", lambda x, w: jac.conv1d(x, w, stride=2, padding=1),
+                                    lambda x, w: _conv1d(x, w, stride=2)),
+    "conv2d(padding=(0, 1))": ("conv2d", lambda x, w: jac.conv2d(_image(x), _kernel(w, x),
+                                                                 padding=(0, 1)),
+                               lambda x, w: _conv2d(_image(x), _kernel(w, x))),
+    "max_pool2d(2, stride=1)": ("max_pool2d", lambda x: jac.max_pool2d(_image(x), 2, stride=1),
+                                lambda x: _pooled(x, np.max)),
+    "avg_pool2d(2, stride=1)": ("avg_pool2d", lambda x: jac.avg_pool2d(_image(x), 2, stride=1),
+                                lambda x: _pooled(x, np.mean)),
     # softmax, along the first axis and the last
     "softmax(axis=0)": ("softmax", lambda x: jac.softmax(x, axis=0),
                         lambda x: np.exp(x) / np.exp(x).sum(axis=0, keepdims=True)),
@@ -257,6 +309,8 @@ KINKS = {
     "minimum": lambda x, y: abs(x - y),
     "where(x > 0, x, y)": lambda x, y: abs(x),
     "np.maximum.reduce(axis=0)": lambda x: _runner_up_gap(x, 0, largest=True),
+    "max_pool2d(2, stride=1)": lambda x: _pooled(x, functools.partial(_runner_up_gap,
+                                                                      largest=True)),
 }
 KINKS.update({f"{op}(axis={axis}, keepdims={keep})":
               functools.partial(_runner_up_gap, axis=axis, largest=op == "max")

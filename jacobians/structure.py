@@ -340,8 +340,9 @@ class Structure:
     ----------
     kind : str
         One of ``"zero"``, ``"identity"``, ``"diagonal"``, ``"permutation"``,
-        ``"block-diagonal"``, ``"Kronecker"``, ``"batch-coupled"``,
-        ``"sparse"``, ``"dense"`` (see :func:`structure`).
+        ``"selection"``, ``"banded Toeplitz"``, ``"block-diagonal"``,
+        ``"Kronecker"``, ``"batch-coupled"``, ``"sparse"``, ``"dense"`` (see
+        :func:`structure`).
     shape : tuple of int
         The Jacobian's shape, ``out.shape + in.shape``.
     out_ndim : int
@@ -359,6 +360,9 @@ class Structure:
         ``(0,)`` for a block-diagonal batch and ``(1,)`` for batch norm's
         features. A block holds the entries whose output and input agree on
         these axes.
+    band : tuple of (int, int) or None
+        For ``"banded Toeplitz"``: for each spatial axis (2, 3, …) the
+        band's width (the kernel's taps) and the stride.
     """
 
     kind: str
@@ -368,6 +372,7 @@ class Structure:
     blocks: int = None
     factors: KroneckerFactors = None
     axes: tuple = None
+    band: tuple = None
 
     @property
     def order(self):
@@ -404,6 +409,13 @@ class Structure:
             return f", block-diagonal over {over} but not axis 0, {blocks}"
         if self.kind == "Kronecker":
             return f" {_factor_name(self.factors.A)} ⊗ {_factor_name(self.factors.B)}"
+        if self.kind == "banded Toeplitz":
+            widths = "×".join(str(w) for w, _ in self.band)
+            strides = ", ".join(str(s) for _, s in self.band)
+            axes = ", ".join(str(2 + k) for k in range(len(self.band)))
+            many = len(self.band) > 1
+            return (f", a band {widths} wide, stride{'s' * many} {strides} along "
+                    f"ax{'es' if many else 'is'} {axes}")
         return ""
 
     def __str__(self):
@@ -422,6 +434,48 @@ def _cross_blocks(J, out_ndim, axis=0):
     largest = paired.max(axis=2, initial=0.0)
     np.fill_diagonal(largest, 0.0)
     return largest
+
+
+def _band(J, out_ndim, tol):
+    """Each spatial axis pair's band width and stride, if ``J`` is banded Toeplitz; else None.
+
+    ``J`` of shape ``(N, O, A…, N', C, L…)``, a convolution's: along each
+    pair of spatial axes (output axis ``k ≥ 2`` against input axis ``k``),
+    moving the output one window on and the input ``s`` positions on
+    gives the same entries, ``J[…, a+1, …, l+s, …] = J[…, a, …, l, …]``, so
+    every entry depends on ``l − s·a`` alone. It is banded when the
+    nonzeros lie on at least 2 such diagonals and on fewer than the input
+    has positions.
+    """
+    out_shape, in_shape = J.shape[:out_ndim], J.shape[out_ndim:]
+    if out_ndim != len(in_shape) or out_ndim < 3:
+        return None
+    band, wide = [], False
+    for k in range(2, out_ndim):
+        a, l = k, out_ndim + k
+        A, L = J.shape[a], J.shape[l]
+        if A < 2:
+            band.append((L, 1))
+            continue
+        stride = next((s for s in range(1, L) if np.all(np.abs(
+            J[_cut(J.ndim, a, 1, None, l, s, None)] -
+            J[_cut(J.ndim, a, 0, -1, l, 0, L - s)]) <= tol)), None)
+        if stride is None:
+            return None
+        placed = (np.abs(np.moveaxis(J, (a, l), (0, 1))) > tol).reshape(A, L, -1).any(axis=2)
+        rows, columns = np.nonzero(placed)
+        diagonals = columns - stride * rows
+        width = int(diagonals.max() - diagonals.min()) + 1 if diagonals.size else 0
+        band.append((width, stride))
+        wide = wide or 2 <= width < L
+    return tuple(band) if wide else None
+
+
+def _cut(ndim, a, a_start, a_stop, l, l_start, l_stop):
+    """The index ``[…, a_start:a_stop, …, l_start:l_stop, …]`` along axes ``a`` and ``l``."""
+    index = [slice(None)] * ndim
+    index[a], index[l] = slice(a_start, a_stop), slice(l_start, l_stop)
+    return tuple(index)
 
 
 def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
@@ -449,13 +503,20 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
         3. ``"diagonal"``: ``M`` is square, at least 2×2, and zero off its
            diagonal (an entry-by-entry operation).
         4. ``"permutation"``: ``M`` is a permutation matrix (a transpose).
-        5. ``"block-diagonal"``: the leading output and input axes have
+        5. ``"banded Toeplitz"``: shaped like a convolution's,
+           ``(N, O, A…, N', C, L…)``, and along every spatial axis the
+           entries depend on ``l − s·a`` only, nonzero on a band of at least
+           2 and fewer than ``L`` diagonals (see :attr:`Structure.band`).
+        6. ``"block-diagonal"``: the leading output and input axes have
            the same size B ≥ 2 and are tied: ``J[b, …, b', …] = 0`` for
            ``b ≠ b'`` (each row of a batch depends on its own row only).
-        6. ``"Kronecker"``: ``M = A ⊗ B`` exactly, for factors indexed by
+        7. ``"Kronecker"``: ``M = A ⊗ B`` exactly, for factors indexed by
            the axes (see :func:`kronecker_factors`), neither a scalar.
            A bias row (``1_n ⊗ I_p``) and ``∂H/∂W`` (``X ⊗ I_p``) are here.
-        7. ``"batch-coupled"``: the leading output and input axes have the
+        8. ``"selection"``: every row of ``M`` holds one 1 and zeros: each
+           output entry is one input entry (indexing; max-pooling of one
+           image, while a batch's is block-diagonal, a selection per block).
+        9. ``"batch-coupled"``: the leading output and input axes have the
            same size B ≥ 2 but are not tied (an output example depends on
            another example's input), while some later axis ``k``, of one
            size ≥ 2 in the output and the input, is:
@@ -463,8 +524,8 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
            Batch norm of a ``(B, F)`` batch: one ``B × B`` block per
            feature, mixing every example. :attr:`Structure.axes` lists
            every such axis.
-        8. ``"sparse"``: none of the above, with some zero entries.
-        9. ``"dense"``: none of the above, every entry nonzero.
+        10. ``"sparse"``: none of the above, with some zero entries.
+        11. ``"dense"``: none of the above, every entry nonzero.
 
     Notes
     -----
@@ -472,6 +533,8 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     diagonal, a diagonal Jacobian of a batch is also block-diagonal, and
     ``I_B ⊗ B`` is both block-diagonal and Kronecker (block-diagonal is
     reported, since it is the per-example fact that matters for a batch).
+    A convolution of a batch is block-diagonal too, and banded Toeplitz is
+    reported: it says what each block is.
     ``A ⊗ I_F`` (``Y = A X`` mixing the rows of ``X``) is both Kronecker
     and batch-coupled, and Kronecker is reported: it says more.
     Identity and diagonal are judged on the row-major matrix, so a
@@ -514,12 +577,17 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     if square and np.all(nonzero.sum(axis=0) == 1) and np.all(nonzero.sum(axis=1) == 1) \
             and np.all(np.abs(M[nonzero] - 1) <= tol):
         return result("permutation")
+    band = _band(J, out_ndim, tol)
+    if band is not None:
+        return result("banded Toeplitz", band=band)
     batch = bool(out_shape and in_shape) and out_shape[0] == in_shape[0] >= 2
     if batch and not (_cross_blocks(J, out_ndim) > tol).any():
         return result("block-diagonal", blocks=out_shape[0], axes=(0,))
     factors = _best_kronecker(J, out_ndim, "C", kron_tol)
     if factors is not None and factors.exact:
         return result("Kronecker", factors=factors)
+    if np.all(nonzero.sum(axis=1) == 1) and np.all(np.abs(M[nonzero] - 1) <= tol):
+        return result("selection")
     if batch:
         tied = tuple(k for k in range(1, min(len(out_shape), len(in_shape)))
                      if out_shape[k] == in_shape[k] >= 2
@@ -647,6 +715,8 @@ def _gather_kind(derivative, gather):
         rows = np.arange(out_shape[0]).reshape((-1,) + (1,) * (len(out_shape) - 1))
         if np.all((p < 0) | (p // (in_size // in_shape[0]) == rows)):
             return "block-diagonal"
+    if np.all(p >= 0):  # every output entry reads one input entry
+        return "selection"
     return None
 
 
@@ -683,7 +753,8 @@ def _kronecker(derivative, term):
     """
     out_labels, in_labels, sizes = derivative.out_labels, derivative.in_labels, derivative.sizes
     items = [set(f.labels) for f in term.factors if f.labels] + \
-        [set(d.i + d.j) for d in term.deltas]
+        [set(d.i + d.j) for d in term.deltas] + \
+        [set(w.out + w.tap + w.into) for w in term.windows]
     scalars = [f.name for f in term.factors if not f.labels]
     for s in range(len(out_labels), -1, -1):
         for t in range(len(in_labels), -1, -1):
@@ -714,7 +785,9 @@ def local_structure(derivative):
     delta tying output axis k to input axis k for every k makes a diagonal,
     a delta between the first output and input axes a block-diagonal, a
     term whose parts split between leading and trailing axes a Kronecker
-    product, and a delta between a later pair of axes, where the first pair
+    product, a window delta into the input a banded Toeplitz (a
+    convolution's), a gather that reads one entry per output a selection,
+    and a delta between a later pair of axes, where the first pair
     has none, a batch-coupled Jacobian (batch norm's). A kind is given only
     where the terms prove it (for batch-coupled, that the first pair is
     untied is read off the terms, not the values); otherwise the
@@ -730,7 +803,8 @@ def local_structure(derivative):
     -------
     kind : str
         ``"scalar"`` for order 0, else one of ``"zero"``, ``"identity"``,
-        ``"diagonal"``, ``"permutation"``, ``"block-diagonal"``,
+        ``"diagonal"``, ``"permutation"``, ``"selection"``, ``"banded Toeplitz"``,
+        ``"block-diagonal"``,
         ``"Kronecker"``, ``"batch-coupled"``, ``"sparse"``, ``"dense"``.
     factors : str
         For a Kronecker product whose factors have names, ``"X ⊗ I₂"``;
@@ -755,6 +829,8 @@ def local_structure(derivative):
     first = terms[0]
     if first.gather is not None:
         return _gather_kind(derivative, first.gather) or generic, ""
+    if len(terms) == 1 and any(w.into in in_labels for w in first.windows):
+        return "banded Toeplitz", ""
     square = math.prod(derivative.out_shape) >= 2
     if all(_aligned(t.deltas, out_labels, in_labels) for t in terms):
         if len(terms) == 1 and not first.factors and first.sign > 0:

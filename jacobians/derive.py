@@ -21,7 +21,7 @@ import numpy as np
 from .algebra import read
 from .chain import wrt_indices
 from .graph import trace_graph
-from .index import Selection, tex
+from .index import Selection, Windowed, tex
 from .sweep import DERIVED, reverse
 
 
@@ -50,7 +50,25 @@ def _einsum_of(e):
     """What a step computes, in the program's einsum column."""
     if isinstance(e, Selection):
         return "no einsum: adds at indices" if e.adds else "no arithmetic: placed at indices"
+    if isinstance(e, Windowed):
+        read = "im2col, then " if e.reads else ""
+        added = ", then col2im" if e.writes else ""
+        return f"{read}einsum('{e.elimination.spec}'){added}"
     return "no arithmetic" if e.only_reshapes else f"einsum('{e.spec}')"
+
+
+def _windowed(t, plan, names, shape):
+    """A step through a window delta: ``einsum('…', g_Y, im2col(X))`` or ``col2im(einsum(…), shape)``.
+
+    An array read at the windows is its im2col (every window's taps laid
+    out); a result added into at the windows is the col2im of the einsum
+    (each window's taps added back where they came from: a transposed
+    convolution).
+    """
+    read = {k for k, _, _ in plan.reads}
+    operands = ", ".join(f"im2col({n})" if k in read else n for k, n in enumerate(names))
+    text = f"{'−' if t.sign < 0 else ''}einsum('{plan.elimination.spec}', {operands})"
+    return f"col2im({text}, {shape})" if plan.writes else text
 
 
 @dataclass
@@ -76,6 +94,9 @@ class Instruction:
                 how = "scatter_add" if e.adds else "place"
                 parts.append(f"{'−' if t.sign < 0 else ''}{how}({names[0]}, {e.name}, "
                              f"{self.parent.shape})")
+                continue
+            if isinstance(e, Windowed):
+                parts.append(_windowed(t, e, names, self.parent.shape))
                 continue
             if e.only_reshapes:
                 parts.append(f"reshape({names[0]}, {self.parent.shape})")
@@ -179,6 +200,8 @@ def _tex(text):
     text = re.sub(r"einsum\('([^']*)'", r"\\operatorname{einsum}(\\texttt{\1}", text)
     text = text.replace("scatter_add(", r"\operatorname{scatter\_add}(")
     text = text.replace("place(", r"\operatorname{place}(")
+    for name in ("im2col", "col2im"):
+        text = text.replace(f"{name}(", rf"\operatorname{{{name}}}(")
     return tex(re.sub(r"g_([^\s,()]+)", r"g_{\1}", text))
 
 

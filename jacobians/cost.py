@@ -37,6 +37,7 @@ _SCALES = {
     "Q2": ("K", lambda N: {"K": N}),
     "Q3": ("every layer width", lambda N: {"widths": (N,) * 4}),
     "Q4": ("m = hidden = k", lambda N: {"m": N, "hidden": N, "k": N}),
+    "CNN": ("image side", lambda N: {"side": N}),
 }
 
 

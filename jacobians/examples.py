@@ -1,10 +1,12 @@
-"""The five learner questions as ready-made models.
+"""The five learner questions, and a small convolutional network, as ready-made models.
 
 Each :class:`Question` holds a function built from the library's ops, a
 helper that makes sample inputs of given sizes, and the closed form from
 the literature that the chain rule must reproduce. The mathematics is in
 the project's QUESTIONS notes; each model names its intermediate values so
-graphs and derived programs speak of ``H`` and ``ŷ``.
+graphs and derived programs speak of ``H`` and ``ŷ``. ``QUESTIONS`` holds
+them all, the five questions first and then ``"CNN"``, whose closed form is
+backprop through a convolution written out by hand.
 """
 from dataclasses import dataclass, field
 
@@ -21,7 +23,7 @@ class Question:
     Attributes
     ----------
     key : str
-        ``"Q0"`` … ``"Q4"``.
+        ``"Q0"`` … ``"Q4"``, or ``"CNN"``.
     title : str
     function : callable
         The model: ``function(*args)`` is a scalar.
@@ -214,6 +216,64 @@ def q4_closed_form(x, W1, b1, W2, b2, y):
     return (((y_hat - y) @ W2.T) * h * (1 - h)) @ W1.T
 
 
+# --- a small convolutional network ----------------------------------------------
+def cnn_loss(w, V, x, y):
+    """``Z = x ⋆ w`` (3×3, padding 1), ``A = relu(Z)``, ``P`` = 2×2 max-pool, ``θ = flat(P) V``,
+    ``J = −Σ y log softmax(θ)``.
+
+    ``x`` is a batch of images ``(N, C, side, side)``; the loss sums over it.
+    """
+    Z = name(ops.conv2d(x, w, padding=1), "Z")
+    A = name(ops.relu(Z), "A")
+    P = name(ops.max_pool2d(A, 2), "P")
+    F = name(ops.reshape(P, (x.shape[0], -1)), "F")
+    theta = name(ops.matmul(F, V), "θ")
+    return name(ops.softmax_cross_entropy(theta, y), "J")
+
+
+def cnn_sample(n=2, channels=1, kernels=4, side=8, classes=3, seed=0):
+    """Images, 3×3 kernels and a read-out ``V`` from the pooled features to the classes."""
+    pooled = kernels * (side // 2) ** 2
+    w, V, x = _normal(seed, (kernels, channels, 3, 3), (pooled, classes),
+                      (n, channels, side, side))
+    return w, V / np.sqrt(pooled), x, _one_hot(seed, n, classes)
+
+
+def cnn_closed_form(w, V, x, y):
+    """``(∂J/∂w, ∂J/∂V)`` by the textbook backprop of a convolutional layer.
+
+    ``δθ = softmax(θ) − y``; ``∂J/∂V = Fᵀ δθ``; ``δP = δθ Vᵀ`` routed to
+    each window's largest entry; ``δZ = δA ⊙ [Z > 0]``; and for every tap
+    ``(i, j)``, ``∂J/∂w_ocij = Σ_nhw δZ_nohw x̄_nc(h+i)(w+j)`` with ``x̄``
+    the zero-padded images: the correlation of the input with ``δZ``.
+    """
+    n, _, height, width = x.shape
+    taps = w.shape[2]
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    shifted = [[padded[:, :, i:i + height, j:j + width] for j in range(taps)]
+               for i in range(taps)]
+    Z = sum(np.einsum("nchw,oc->nohw", shifted[i][j], w[:, :, i, j])
+            for i in range(taps) for j in range(taps))
+    A = np.maximum(Z, 0)
+    rows, cols = height // 2, width // 2
+    windows = A[:, :, :2 * rows, :2 * cols].reshape(n, -1, rows, 2, cols, 2)
+    P = windows.max(axis=(3, 5))
+    F = P.reshape(n, -1)
+    theta = F @ V
+    e = np.exp(theta - theta.max(axis=-1, keepdims=True))
+    g_theta = e / e.sum(axis=-1, keepdims=True) * y.sum(axis=-1, keepdims=True) - y
+    g_P = (g_theta @ V.T).reshape(P.shape)
+    # Each window sends its gradient to its largest entry (random inputs have no ties).
+    winners = windows == P[:, :, :, None, :, None]
+    g_A = np.zeros_like(A)
+    g_A[:, :, :2 * rows, :2 * cols] = (winners * g_P[:, :, :, None, :, None]).reshape(
+        n, -1, 2 * rows, 2 * cols)
+    g_Z = g_A * (Z > 0)
+    g_w = np.stack([np.stack([np.einsum("nohw,nchw->oc", g_Z, shifted[i][j])
+                              for j in range(taps)], axis=-1) for i in range(taps)], axis=-2)
+    return g_w, F.T @ g_theta
+
+
 QUESTIONS = {
     q.key: q for q in (
         Question("Q0", "What is a vector differentiated by a matrix?",
@@ -227,5 +287,11 @@ QUESTIONS = {
                  {"widths": (4, 5, 3, 2)}),
         Question("Q4", "Which operator goes where: element-wise or matrix product?",
                  q4_loss, q4_sample, q4_closed_form, 0, {"n": None, "m": 4, "hidden": 5, "k": 3}),
+        Question("CNN", "What does a small convolutional network's gradient cost?",
+                 cnn_loss, cnn_sample, cnn_closed_form, (0, 1),
+                 {"n": 2, "channels": 1, "kernels": 4, "side": 8, "classes": 3}),
     )
 }
+
+# The five learner questions, without the models that follow them.
+FIVE = ("Q0", "Q1", "Q2", "Q3", "Q4")

@@ -40,7 +40,7 @@ from ._drawing import (BLUE, DPI, FONT, INK, SMALL, SUM_INK, TITLE, VERMILLION, 
 from .chain import Local, wrt_indices
 from .cost import _count as _flops, model_cost, scaled_sizes
 from .derive import Program
-from .examples import QUESTIONS
+from .examples import FIVE, QUESTIONS
 from .graph import Graph, trace_graph
 from .limits import format_bytes
 from .structure import local_structure
@@ -772,7 +772,7 @@ def plot_cost_bars(questions=None, size=None, names=None, title=None, ax=None, d
     >>> sorted(p.get_gid() for p in fig.axes[0].patches)
     ['Q0 VJP FLOPs', 'Q0 VJP bytes', 'Q0 naive FLOPs', 'Q0 naive bytes']
     """
-    keys = list(QUESTIONS) if questions is None else list(questions)
+    keys = list(FIVE) if questions is None else list(questions)
     unknown = [k for k in keys if k not in QUESTIONS]
     if unknown or not keys:
         raise ValueError(f"questions must be keys of QUESTIONS ({', '.join(QUESTIONS)}), got "

@@ -63,9 +63,12 @@ def _unlabelled(taps, strides, paddings):
     return _windows("a" * n, "k" * n, "x" * n, taps, strides, paddings)
 
 
-def _free_letters(n, used):
-    """``n`` labels for the sums of a term, none of them a label of the Jacobian."""
-    return "".join([x for x in "klmnuvwxyz" if x not in used][:n])
+def _free_letters(n, used, letters="klmn"):
+    """``n`` labels for the sums of a term, none of them a label of the Jacobian.
+
+    Taps are ``k l`` and input positions ``u v`` where those are free.
+    """
+    return "".join([x for x in letters + "pqrstuvwxyz" if x not in used][:n])
 
 
 def _read(x, windows, counts):
@@ -208,7 +211,7 @@ class Convolution(Op):
             return [term(Factor(names[1], kernels + I[1] + k, w), Delta(batch, I[0]),
                          *_windows(at, k, I[2:], taps, strides, paddings))]
         # Σ_l x_ncl δ_oq δ(s·a + k − p, l): x read at the windows
-        positions = _free_letters(self.dims, O + I)
+        positions = _free_letters(self.dims, O + I, "uvw")
         return [term(Factor(names[0], batch + I[1] + positions, x), Delta(kernels, I[0]),
                      *_windows(at, I[2:], positions, taps, strides, paddings))]
 

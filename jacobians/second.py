@@ -106,7 +106,7 @@ def _second_order_chain(graph, x, y, values=None):
     """
     out = graph.output
     like = None if values is None else values[0]
-    instead = "jac.hvp(f, ...), which never forms the Hessian"
+    instead = "jac.hvp(f, ...), which never forms the Hessian,"
 
     def fits(shape, what):
         if values is None:
@@ -302,9 +302,11 @@ class ModeCost:
         return "forward" if self.jacfwd_flops < self.jacrev_flops else "reverse"
 
     def __str__(self):
+        verdict = "both cost the same" if self.jacfwd_flops == self.jacrev_flops else \
+            f"{self.cheaper} mode is cheaper"
         return (f"jacfwd: {self.inputs} JVPs × {self.jvp_flops:,} FLOPs = "
                 f"{self.jacfwd_flops:,}; jacrev: {self.outputs} VJPs × {self.vjp_flops:,} "
-                f"FLOPs = {self.jacrev_flops:,}; {self.cheaper} mode is cheaper")
+                f"FLOPs = {self.jacrev_flops:,}; {verdict}")
 
 
 def mode_cost(f, args, wrt=0):

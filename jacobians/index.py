@@ -352,7 +352,8 @@ def add_at_windows(core, core_labels, result_labels, result_shape, windows, size
     weights = core * np.broadcast_to(inside, core.shape)
     added = np.bincount(np.where(inside, position, 0).reshape(-1), weights=weights.reshape(-1),
                         minlength=stride)
-    return added.reshape(result_shape)
+    # An empty result still gets the one bin that entries in the padding were sent to.
+    return added[:stride].reshape(result_shape)
 
 
 class Term:

@@ -829,8 +829,10 @@ def local_structure(derivative):
     first = terms[0]
     if first.gather is not None:
         return _gather_kind(derivative, first.gather) or generic, ""
-    if len(terms) == 1 and any(w.into in in_labels for w in first.windows):
-        return "banded Toeplitz", ""
+    sizes = derivative.sizes
+    if len(terms) == 1 and any(w.into in in_labels and sizes[w.out] >= 2 and
+                               2 <= w.taps < sizes[w.into] for w in first.windows):
+        return "banded Toeplitz", ""  # as the dense check: ≥ 2 windows, a band ≥ 2 and < L
     square = math.prod(derivative.out_shape) >= 2
     if all(_aligned(t.deltas, out_labels, in_labels) for t in terms):
         if len(terms) == 1 and not first.factors and first.sign > 0:
@@ -841,7 +843,6 @@ def local_structure(derivative):
     if len(terms) == 1 and not first.factors and first.sign > 0 and None not in ties and \
             len(ties) == len(out_labels) == len(in_labels):
         return "permutation", ""
-    sizes = derivative.sizes
     tied_by_term = [{_tied(d, out_labels, in_labels) for d in t.deltas} for t in terms]
 
     def tied(k):  # whether every term ties output axis k to input axis k, of size ≥ 2

@@ -112,7 +112,8 @@ class MaxPool2d(_Pool):
         windows, counts = self._windows_of(x, size, stride)
         flat = np.arange(math.prod(x.shape), dtype=np.float64).reshape(x.shape)
         where = _read(flat, windows, counts).transpose(0, 1, 2, 4, 3, 5)
-        where = where.reshape(out.shape + (-1,)).astype(np.int64)
+        taps = windows[0].taps * windows[1].taps  # named, not -1: a batch may be empty
+        where = where.reshape(out.shape + (taps,)).astype(np.int64)
         # Comparisons give plain masks, on values and on traced values alike.
         largest = self._patches(x, size, stride) == np.expand_dims(out, (3, 5))
         if isinstance(x, Shaped):  # the comparison is counted; which entry won is unknown
@@ -183,9 +184,11 @@ class AvgPool2d(_Pool):
         O, I = labels
         n = math.prod(sizes)
         taps = _free_letters(2, O + I)
-        return [term(Factor(f"1/{n}", "", np.array(1 / n), rf"\frac{{1}}{{{n}}}"),
-                     Delta(O[0], I[0]), Delta(O[1], I[1]),
-                     *_windows(O[2:], taps, I[2:], sizes, strides, (0, 0)))]
+        # A window of one entry moved by one is no window: output pixel c is input pixel c.
+        along = [Delta(o, i) if (k, s) == (1, 1) else w for o, i, k, s, w in zip(
+            O[2:], I[2:], sizes, strides, _windows(O[2:], taps, I[2:], sizes, strides, (0, 0)))]
+        scale = [Factor(f"1/{n}", "", np.array(1 / n), rf"\frac{{1}}{{{n}}}")] if n > 1 else []
+        return [term(*scale, Delta(O[0], I[0]), Delta(O[1], I[1]), *along)]
 
     def vjp_rule(self, wrt, g, args, out, size=None, stride=None):
         (x,) = args

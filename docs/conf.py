@@ -29,7 +29,8 @@ extensions = [
 ]
 
 root_doc = "index"
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+# lectures/solutions holds the exercises' reference solutions, read by the tests, not a page.
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "lectures/solutions"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 
 # The lectures are committed with their outputs; the docs show those outputs.

@@ -823,7 +823,7 @@ def compose(J_outer, J_inner, mid_ndim=None):
     fits = [k for k in range(1, min(A.ndim, B.ndim) + 1) if A.shape[A.ndim - k:] == B.shape[:k]]
     if mid_ndim is None:
         if A.ndim == B.ndim == 1:
-            # Two vectors contract to a number: almost always σ'(z) standing in for diag(σ'(z)).
+            # Two vectors contract to a number, or do not fit at all.
             raise ValueError(_misfit(A, B, 1) if not fits else _two_vectors(A, B))
         if len(fits) > 1:
             raise ValueError(
@@ -839,14 +839,15 @@ def compose(J_outer, J_inner, mid_ndim=None):
 
 
 _NOT_A_VECTOR = ("A local derivative is rarely a vector: a vector differentiated by a vector "
-                 "is a matrix (for an elementwise step such as σ, the diagonal matrix "
-                 "diag(σ'(z))), and a vector differentiated by a matrix is a 3rd-order tensor.")
+                 "is a matrix, and a vector differentiated by a matrix is a 3rd-order tensor.")
 
 
 def _two_vectors(A, B):
+    # Two vectors of one size: almost always σ'(z) standing in for diag(σ'(z)).
     return (f"composing two vectors of shape {A.shape} would sum their product to one number. "
-            f"{_NOT_A_VECTOR} Multiplying by diag(σ'(z)) is the Hadamard product. If the "
-            f"second really is the Jacobian of a vector by a scalar, pass mid_ndim=1.")
+            f"{_NOT_A_VECTOR} For an elementwise step such as σ it is the diagonal matrix "
+            f"diag(σ'(z)), and multiplying by it is the Hadamard product. If the second really "
+            f"is the Jacobian of a vector by a scalar, pass mid_ndim=1.")
 
 
 def _misfit(A, B, k):

@@ -247,14 +247,14 @@ class SoftmaxCrossEntropy(Op):
 
     Notes
     -----
-    Writing ``log softmax(z) = z − lse(z)`` and ``m`` for each row's target
-    mass ``Σ_last y`` (1 for a one-hot row): ``L = Σ_rows m lse(z) − Σ y ⊙ z``,
-    so ``∂L/∂z_c = m s_c − y_c`` — no division by ``p`` anywhere, and for
+    Writing ``log softmax(z) = z − lse(z)`` and ``μ`` for each row's target
+    mass ``Σ_last y`` (1 for a one-hot row): ``L = Σ_rows μ lse(z) − Σ y ⊙ z``,
+    so ``∂L/∂z_c = μ s_c − y_c`` — no division by ``p`` anywhere, and for
     one-hot rows the familiar ``softmax(z) − y``. ``∂L/∂y_c = −log s_c``.
 
     Second derivatives, with ``c`` and ``e`` tied to the same row by deltas:
-    ``∂²L/∂z_c∂z_e = m (s_c δ_ce − s_c s_e)`` (``m`` times softmax's
-    Jacobian); ``∂²L/∂z_c∂y_e = s_c − δ_ce``, since ``∂(m s_c)/∂y_e = s_c``
+    ``∂²L/∂z_c∂z_e = μ (s_c δ_ce − s_c s_e)`` (``μ`` times softmax's
+    Jacobian); ``∂²L/∂z_c∂y_e = s_c − δ_ce``, since ``∂(μ s_c)/∂y_e = s_c``
     for every ``e`` of the row; ``∂²L/∂y_c∂y_e = 0`` (L is linear in y).
     """
     name = "softmax_cross_entropy"
@@ -271,14 +271,14 @@ class SoftmaxCrossEntropy(Op):
         return -np.sum(y * _log_softmax(z))
 
     def _mass_times_softmax(self, z, y):
-        """``m s``: each row's softmax scaled by that row's target mass."""
+        """``μ s``: each row's softmax scaled by that row's target mass ``μ``."""
         return y.sum(axis=-1, keepdims=True) * np.exp(_log_softmax(z))
 
     def _terms(self, wrt, args, out, labels, names):
         z, y = args
         I = labels[1]
         if wrt == 0:
-            return [term(Factor("m s", I, self._mass_times_softmax(z, y), r"m\,s")),
+            return [term(Factor("μ s", I, self._mass_times_softmax(z, y), r"\mu\,s")),
                     term(Factor(names[1], I, y), sign=-1)]
         return [term(Factor("log s", I, _log_softmax(z), r"\log s"), sign=-1)]
 
@@ -292,8 +292,8 @@ class SoftmaxCrossEntropy(Op):
         s = np.exp(_log_softmax(z))
         if i == j == 0:
             ms = self._mass_times_softmax(z, y)
-            return [term(Factor("m s", I, ms, r"m\,s"), *same),
-                    term(Factor("m s", I, ms, r"m\,s"), Factor("s", J, s), *rows, sign=-1)]
+            return [term(Factor("μ s", I, ms, r"\mu\,s"), *same),
+                    term(Factor("μ s", I, ms, r"\mu\,s"), Factor("s", J, s), *rows, sign=-1)]
         return [term(Factor("s", I if i == 0 else J, s), *rows), term(*same, sign=-1)]
 
     def vjp_rule(self, wrt, g, args, out):

@@ -20,6 +20,8 @@ from .second import (HessianCost, ModeCost, check_hessian, check_hvp, check_symm
 from .graph import Graph, name, trace_graph
 from .index import Delta, Derivative, Factor, Term, Window
 from .limits import (JacobianTooLarge, get_memory_limit, memory_limit, set_memory_limit)
+from .memory import (CheckpointCost, MemoryTimeline, checkpoint_cost, checkpoint_schedule,
+                     checkpointed_grad, measure_peak, memory_timeline, vjp_reads)
 from .ops import REGISTRY, Op
 from .ops import abs, broadcast_to, clip, maximum, minimum, where
 from .ops import max, min, norm, var
@@ -48,6 +50,7 @@ _PLOTS = {
     "plot_graph": "plot_backprop",
     "plot_sweep": "plot_backprop",
     "plot_cost_bars": "plot_backprop",
+    "plot_memory": "plot_timeline",
 }
 
 

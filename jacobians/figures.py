@@ -313,6 +313,102 @@ def _attention_dQ():
     return fig
 
 
+# Convolutions: a batch of one (N = 1, so a = e = 0 below) and kernels of small integers, the
+# taps of each kernel all different, so that every diagonal of a Toeplitz block says which
+# tap it is. 5×5 images (not 6×6) keep one pair of channels 25 cells wide: room to print them.
+CONV1D_L = 12
+CONV1D_W = np.array([[[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]],
+                     [[7.0, -8.0, 9.0], [-3.0, 2.0, -1.0]]])          # (O, C, K) = (2, 2, 3)
+CONV2D_HW = (5, 5)
+CONV2D_KERNEL = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0], [7.0, -8.0, 9.0]])
+# Pooled by 2×2 windows that tile it, whose largest entries 3, 4, 5, 6 lie in different places.
+POOL_X = np.array([[3.0, 1.0, 0.0, 2.0],
+                   [2.0, 0.0, 4.0, 1.0],
+                   [1.0, 5.0, 2.0, 2.0],
+                   [0.0, 3.0, 1.0, 6.0]])
+
+
+def _conv2d_kernels():
+    """``(O, C, 3, 3) = (2, 2, 3, 3)``: CONV2D_KERNEL for channels (0, 0), the rest seeded."""
+    rng = np.random.default_rng(SEED)
+    taps = np.concatenate([np.arange(-9.0, 0.0), np.arange(1.0, 10.0)])
+    W = rng.choice(taps, size=(2, 2, 3, 3))
+    W[0, 0] = CONV2D_KERNEL
+    return W
+
+
+def _matrix_text(M):
+    """``[[1, −2, 3], [−4, 5, −6]]``: a small matrix of integers, as a title can hold it."""
+    return "[" + ", ".join("[" + ", ".join(f"{v:g}".replace("-", "−") for v in row) + "]"
+                           for row in M) + "]"
+
+
+def _conv_panel(op, x, w, ax, title, **params):
+    """One convolution's ∂Y/∂X drawn matricised into ``ax``, titled with its formula and band."""
+    derivative = op.derivative(x, w, wrt=0, **params)
+    J = derivative.materialise()
+    plot_sparsity(J, x.ndim, values=True, names=("Y", "X"), ax=ax,
+                  title=f"{title}\n{derivative}\n{_named_structure(J, x.ndim)}")
+    return derivative, J
+
+
+def _conv1d_dx():
+    C, L = CONV1D_W.shape[1], CONV1D_L
+    x = np.zeros((1, C, L))         # ∂Y/∂X does not depend on X: Y is linear in X
+    fig = Figure(figsize=(20.0, 11.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    _conv_panel(ops.conv1d, x, CONV1D_W, left, "stride 1, padding 1: 12 outputs per channel",
+                stride=1, padding=1)
+    _conv_panel(ops.conv1d, x, CONV1D_W, right, "stride 2, padding 1: 6 outputs per channel;\n"
+                "the band steps 2 columns per row", stride=2, padding=1)
+    fig.suptitle(f"Y = conv1d(X, W) for one example: X of shape {x.shape} ({C} channels of "
+                 f"{L}), W of shape {CONV1D_W.shape}. Row (b, c): output channel b, position "
+                 f"c; column (e, f): input channel e, position f.\nBanded Toeplitz: one block "
+                 f"per pair of channels (b, e), its diagonal f − s·c = k − 1 holding tap W_bek "
+                 f"(s the stride), so row c reads W[b, e] left to right", fontsize=TITLE + 1)
+    return fig
+
+
+def _conv2d_dx():
+    x1, x2 = np.zeros((1, 1) + CONV2D_HW), np.zeros((1, 2) + CONV2D_HW)
+    W = _conv2d_kernels()
+    h, w = CONV2D_HW
+    fig = Figure(figsize=(22.0, 12.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    _conv_panel(ops.conv2d, x1, W[:1, :1], left,
+                f"one channel in and out, W[0, 0] = {_matrix_text(CONV2D_KERNEL)}:\n"
+                f"block (c, g) is kernel row k = g − c + 1 as a banded Toeplitz {w}×{w}",
+                padding=1)
+    _conv_panel(ops.conv2d, x2, W, right, "two channels in and out: one such matrix per pair "
+                "(b, f);\nthe top left one is the left panel", padding=1)
+    fig.suptitle(f"Y = conv2d(X, W) for one example: {h}×{w} images, 3×3 kernels, padding 1, "
+                 f"each image flattened row-major. Row (b, c, d): output channel b, pixel "
+                 f"(c, d); column (f, g, h): input channel f, pixel (g, h).\nDoubly banded: "
+                 f"per pair of channels a block-Toeplitz matrix of banded Toeplitz blocks, "
+                 f"nonzero only where |g − c| ≤ 1 and |h − d| ≤ 1", fontsize=TITLE + 1)
+    return fig
+
+
+def _pool_dx():
+    x = POOL_X[None, None]
+    fig = Figure(figsize=(12.0, 9.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1)
+    for op, ax, what in ((ops.max_pool2d, top,
+                          "max_pool2d: one 1 per row, at its window's largest entry\n"
+                          "(p_abcd: where that entry lies in X, flattened)"),
+                         (ops.avg_pool2d, bottom,
+                          "avg_pool2d: ¼ on each of its window's 4 entries,\na convolution "
+                          "with the 2×2 kernel of ¼s, channel by channel")):
+        derivative = op.derivative(x, 2, stride=2)
+        J = derivative.materialise()
+        plot_sparsity(J, 4, values=True, names=("Y", "X"), ax=ax,
+                      title=f"{what}\n{derivative}\n{_named_structure(J, 4)}")
+    fig.suptitle(f"2×2 windows, stride 2, over one 4×4 image X[0, 0] = "
+                 f"{_matrix_text(POOL_X)}\nRow (c, d): window (c, d); column (g, h): pixel "
+                 f"(g, h). The windows' largest entries are 3, 4, 5, 6", fontsize=TITLE + 1)
+    return fig
+
+
 def _cost_growth():
     return plot_cost_growth(sweep("Q0", COST_SIZES, measure_time=False, progress=False))
 
@@ -389,6 +485,15 @@ FIGURES = (
     FigureSpec("attention_dQ.png",
                "attention's ∂O/∂Q: each query's output depends on its own query alone, "
                "through every key and value", _attention_dQ),
+    FigureSpec("conv1d_dx_sparsity.png",
+               "conv1d's ∂Y/∂X: one banded Toeplitz block per pair of channels, each diagonal "
+               "one kernel tap; at stride 2 the band steps 2 columns per row", _conv1d_dx),
+    FigureSpec("conv2d_dx_sparsity.png",
+               "conv2d's ∂Y/∂X: doubly banded, a block-Toeplitz matrix of Toeplitz blocks per "
+               "pair of channels", _conv2d_dx),
+    FigureSpec("pool_dx_sparsity.png",
+               "max pooling's ∂Y/∂X selects one entry per window; average pooling's spreads ¼ "
+               "over it", _pool_dx),
     FigureSpec("cost_growth_Q0.png",
                "Q0 as N grows: the naive chain's N⁴ bytes and FLOPs against the VJP sweep's "
                "N² and N³, counted", _cost_growth),

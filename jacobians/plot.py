@@ -406,20 +406,30 @@ def _strides(shape, order):
     return [math.prod(shape[:k]) for k in range(len(shape))]
 
 
+def _long_axes(shape):
+    """The axes that make blocks: those longer than 1, or all of them if none is.
+
+    An axis of length 1 (a batch of one example) has a single index, 0:
+    it splits nothing, so it is neither labelled nor given the heavy line.
+    """
+    return [k for k, n in enumerate(shape) if n > 1] or list(range(len(shape)))
+
+
 def _block_lines(ax, shape, order, vertical, colour):
     """Lines between the blocks of each axis of one side of a matricised tensor.
 
     In row-major order axis k repeats every ``prod(shape[k+1:])`` entries, in
-    column-major order every ``prod(shape[:k])``; the slowest axis gets the
-    heaviest line. The fastest axis (stride 1) would need a line between
-    every pair of cells, so it gets none.
+    column-major order every ``prod(shape[:k])``; the slowest axis longer
+    than 1 gets the heaviest line. The fastest axis (stride 1) would need a
+    line between every pair of cells, so it gets none.
     """
     strides = _strides(shape, order)
     total = math.prod(shape)
+    heavy = max((strides[k] for k in _long_axes(shape)), default=0)
     line = ax.axvline if vertical else ax.axhline
     for stride in sorted(set(strides), reverse=True):
         if 1 < stride < total:
-            width = 2.4 if stride == max(strides) else 1.2
+            width = 2.4 if stride == heavy else 1.2
             for at in range(stride, total, stride):
                 line(at, color=colour, linewidth=width)
 
@@ -462,7 +472,10 @@ def plot_sparsity(J, out_ndim, order="C", values=False, names=None, title=None, 
         Jacobian its diagonal. Each block is labelled by its slow index
         (``a=0``) and, where the numbers fit, each row and column within it
         by its fast index (``b=0, 1``); each axis label gives the
-        flattening, e.g. ``row 2a + b``.
+        flattening, e.g. ``row 2a + b``. An axis of length 1 (a batch of
+        one) makes no blocks: it is left out of the labels and the
+        flattening and said to be fixed, ``row 12b + c (a = 0)``, so that
+        a convolution's blocks are its channels.
 
     Examples
     --------
@@ -514,12 +527,15 @@ def plot_sparsity(J, out_ndim, order="C", values=False, names=None, title=None, 
             where = "a scalar: one row" if vertical_axis else "a scalar: one column"
         else:
             strides = _strides(shape, order)
+            long = _long_axes(shape)
             where = ("row " if vertical_axis else "column ") + " + ".join(
-                f"{s}{letter}" if s > 1 else letter
-                for s, letter in sorted(zip(strides, labels), reverse=True))
-            slow = strides.index(max(strides))
-            fast = next((k for k, stride in enumerate(strides) if stride == 1 and k != slow),
-                        None)
+                f"{strides[k]}{labels[k]}" if strides[k] > 1 else labels[k]
+                for k in sorted(long, key=lambda k: (strides[k], labels[k]), reverse=True))
+            fixed = [labels[k] for k in range(len(shape)) if k not in long]
+            if fixed:
+                where += f" ({' = '.join(fixed)} = 0)"
+            slow = max(long, key=lambda k: strides[k])
+            fast = next((k for k in long if strides[k] == 1 and k != slow), None)
             step = n // shape[slow]
             outer = _block_ticks(panel, labels[slow], shape[slow], step, step / 2,
                                  vertical_axis)

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: the tests never need a display
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from jacobians.__main__ import main  # noqa: E402
@@ -141,7 +142,8 @@ PLOTTED = ["q0_dyhat_dH_shape.png", "q0_dyhat_dH_sparsity.png", "q0_dH_dW_shape.
            "q0_chain_forward.png", "q1_df_dW_shape.png", "q1_layouts.png", "q1_chain.png",
            "q2_chain.png", "sigmoid_shape.png", "sigmoid_sparsity.png", "sigmoid_collapse.png",
            "softmax_shape.png", "softmax_collapse.png", "bias_add_shape.png",
-           "bias_add_sparsity.png", "norm_coupling.png", "attention_dQ.png"]
+           "bias_add_sparsity.png", "norm_coupling.png", "attention_dQ.png",
+           "conv1d_dx_sparsity.png", "conv2d_dx_sparsity.png", "pool_dx_sparsity.png"]
 
 
 @pytest.mark.parametrize("name", PLOTTED)
@@ -194,3 +196,86 @@ def test_the_attention_figure_shows_its_formula_and_structure():
     assert "∂O_ab/∂Q_cd = 1/√d δ_ac A_abd − 1/√d δ_ac O_ab M_ad" in title
     assert "q, k, d, e = 3, 4, 2, 2" in title
     assert "block-diagonal, 3 blocks of 2×2" in title
+
+
+def _axes(name):
+    return next(spec for spec in FIGURES if spec.name == name).draw().axes
+
+
+def _block_lines(ax):
+    """``{("column", x, width), ("row", y, width)}``: the block lines of a sparsity plot."""
+    lines = set()
+    for line in ax.lines:
+        (x0, x1), (y0, y1) = line.get_xdata(), line.get_ydata()
+        lines.add(("column", float(x0), line.get_linewidth()) if x0 == x1 else
+                  ("row", float(y0), line.get_linewidth()))
+    return lines
+
+
+def test_the_conv1d_figure_shows_one_toeplitz_block_per_pair_of_channels():
+    """Rows (b, c) and columns (e, f) by channel, the band named, nnz counted by hand."""
+    stride1, stride2 = _axes("conv1d_dx_sparsity.png")
+    # 2 × 2 pairs of channels, each 3 taps on 12 rows less the 2 that fall in the padding;
+    # at stride 2, 6 rows less the 1 whose window starts in the padding.
+    for ax, stride, rows, nnz in ((stride1, 1, 12, 4 * (3 * 12 - 2)), (stride2, 2, 6, 4 * 17)):
+        title = ax.get_title()
+        x = np.zeros((1, 2, figures.CONV1D_L))
+        derivative = ops.conv1d.derivative(x, figures.CONV1D_W, wrt=0, stride=stride, padding=1)
+        assert derivative.nnz() == nnz
+        assert str(derivative) in title
+        assert f"banded Toeplitz, a band 3 wide, stride {stride} along axis 2" in title
+        assert f"{nnz} of {2 * rows * 24} entries nonzero" in title
+        # The batch of one makes no blocks: the blocks are the channels.
+        assert ax.get_ylabel() == f"output Y: row {rows}b + c (a = 0)\nshape (1, 2, {rows})"
+        assert ax.get_xlabel() == "input X: column 12e + f (d = 0)\nshape (1, 2, 12)"
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["b=0", "b=1"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["e=0", "e=1"]
+        # One heavy line each way, between the channels.
+        assert _block_lines(ax) == {("column", 12.0, 2.4), ("row", float(rows), 2.4)}
+
+
+def test_the_conv1d_figure_puts_each_tap_on_its_own_diagonal():
+    """Block (b, e), entry (c, f) is W[b, e, f − c + 1] in the band: the figure's claim."""
+    W = figures.CONV1D_W
+    J = ops.conv1d.jacobian(np.zeros((1, 2, figures.CONV1D_L)), W, wrt=0, padding=1)[0, :, :, 0]
+    for b, e, c, f in np.ndindex(2, 2, 12, 12):
+        k = f - c + 1
+        assert J[b, c, e, f] == (W[b, e, k] if 0 <= k < 3 else 0.0)
+    # every tap of a kernel differs, so each diagonal says which tap it is
+    assert all(len(set(W[b, e])) == 3 for b, e in np.ndindex(2, 2))
+
+
+def test_the_conv2d_figure_is_doubly_banded():
+    one, two = _axes("conv2d_dx_sparsity.png")[:2]     # and the colour bar
+    h, w = figures.CONV2D_HW
+    assert (h, w) == (5, 5)
+    for ax, channels in ((one, 1), (two, 2)):
+        size = channels * h * w
+        nnz = channels ** 2 * (3 * h - 2) * (3 * w - 2)      # 169 per pair of channels
+        assert f"{nnz} of {size * size} entries nonzero" in ax.get_title()
+        assert "banded Toeplitz, a band 3×3 wide, strides 1, 1 along axes 2, 3" in \
+            ax.get_title()
+        assert "∂Y_abcd/∂X_efgh = W_bfkl δ_ae δ(c+k−1, g) δ(d+l−1, h)" in ax.get_title()
+    # Left: blocks by image row c (X's g); right: by channel b (X's f), rows within lighter.
+    assert [t.get_text() for t in one.get_yticklabels()] == [f"c={k}" for k in range(h)]
+    assert one.get_ylabel() == "output Y: row 5c + d (a = b = 0)\nshape (1, 1, 5, 5)"
+    assert [t.get_text() for t in two.get_xticklabels()] == ["f=0", "f=1"]
+    columns = {(x, width) for side, x, width in _block_lines(two) if side == "column"}
+    assert {x for x, width in columns if width > 2} == {25.0}           # between channels
+    assert {x for x, width in columns if width < 2} == set(map(float, range(5, 50, 5)))
+    # The left panel is the right one's top-left block: the same kernel W[0, 0].
+    W = figures._conv2d_kernels()
+    np.testing.assert_array_equal(W[0, 0], figures.CONV2D_KERNEL)
+    full = ops.conv2d.jacobian(np.zeros((1, 2, h, w)), W, wrt=0, padding=1)
+    single = ops.conv2d.jacobian(np.zeros((1, 1, h, w)), W[:1, :1], wrt=0, padding=1)
+    np.testing.assert_array_equal(full[:, :1, :, :, :, :1], single)
+
+
+def test_the_pooling_figure_selects_the_largest_entry_of_each_window():
+    top, bottom = _axes("pool_dx_sparsity.png")
+    assert "selection" in top.get_title() and "4 of 64 entries nonzero" in top.get_title()
+    assert "16 of 64 entries nonzero" in bottom.get_title()
+    J = ops.max_pool2d.jacobian(figures.POOL_X[None, None], 2, stride=2)[0, 0, :, :, 0, 0]
+    chosen = [figures.POOL_X[g, h] for c, d, g, h in zip(*np.nonzero(J))]
+    assert chosen == [3.0, 4.0, 5.0, 6.0]         # as the suptitle says
+

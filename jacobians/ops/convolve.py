@@ -30,13 +30,14 @@ a selection and its VJP sends ``g`` to those entries.
 import numpy as np
 
 from ..contract import contract
-from ..index import Delta, Factor, Window, read_windows, term
+from ..index import Delta, Factor, Window, add_at_windows, read_windows, term
 from .base import Op
 
 _SPATIAL = ("(N, C, L)", "(N, C, H, W)")
-# y from x read at the windows (n c, then window and tap per axis) and w; dw from g and it.
-_SPECS = {1: {"y": "ncak,ock->noa", "w": "noa,ncak->ock"},
-          2: {"y": "ncahbl,ochl->noab", "w": "noab,ncahbl->ochl"}}
+# With x read at the windows (n c, then window and tap per axis): y from it and w, dw from g
+# and it, and the columns g·w that col2im adds back into dx.
+_SPECS = {1: {"y": "ncak,ock->noa", "w": "noa,ncak->ock", "x": "noa,ock->ncak"},
+          2: {"y": "ncakbl,ockl->noab", "w": "noab,ncakbl->ockl", "x": "noab,ockl->ncakbl"}}
 _KERNEL = ("(O, C, K)", "(O, C, KH, KW)")
 
 
@@ -57,10 +58,28 @@ def _windows(labels, taps, into, sizes, strides, paddings):
                  for o, k, x, n, s, p in zip(labels, taps, into, sizes, strides, paddings))
 
 
-def _unlabelled(taps, strides, paddings):
-    """The windows of every spatial axis for their arithmetic alone (reading, not printing)."""
+def _spatial_windows(taps, strides, paddings):
+    """The windows of every spatial axis, labelled as the patches' axes are.
+
+    Output window ``a`` (and ``b``), tap ``k`` (and ``l``), input position
+    ``x`` (and ``y``): patches ``(N, C, A, K)`` are labelled ``ncak`` and
+    ``(N, C, A, KH, B, KW)`` ``ncakbl``, the signal ``ncx`` or ``ncxy``.
+    """
     n = len(taps)
-    return _windows("a" * n, "k" * n, "x" * n, taps, strides, paddings)
+    return _windows("ab"[:n], "kl"[:n], "xy"[:n], taps, strides, paddings)
+
+
+def _added_back(columns, shape, windows):
+    """col2im: every window's taps ``(N, C, A, K…)`` added back where they were read.
+
+    The adjoint of :func:`_read`: ``result[n, c, s·a + k − p] += columns[n, c, a, k]``,
+    dropping what lands in the padding; a transposed convolution when the
+    columns are ``g`` times the kernel.
+    """
+    core = "nc" + "".join(w.out + w.tap for w in windows)
+    result = "nc" + "".join(w.into for w in windows)
+    sizes = dict(zip(core, columns.shape)) | dict(zip(result, shape))
+    return add_at_windows(columns, core, result, tuple(shape), windows, sizes)
 
 
 def _free_letters(n, used, letters="klmn"):
@@ -80,45 +99,6 @@ def _read(x, windows, counts):
     for d, (w, n) in enumerate(zip(windows, counts)):
         x = read_windows(x, 2 + 2 * d, w, n)
     return x
-
-
-def _pad(a, axis, before, after):
-    """``a`` with zeros added before and after along ``axis`` (or cropped, where negative)."""
-    n = a.shape[axis]
-    a = a[(slice(None),) * axis + (slice(max(-before, 0), n - max(-after, 0)),)]
-
-    def zeros(count):
-        return [np.zeros(a.shape[:axis] + (count,) + a.shape[axis + 1:], like=a)] if count > 0 \
-            else []
-    parts = zeros(before) + [a] + zeros(after)
-    return np.concatenate(parts, axis=axis) if len(parts) > 1 else a
-
-
-def _dilate(a, axis, stride):
-    """``a`` with ``stride − 1`` zeros between neighbours along ``axis``."""
-    if stride == 1:
-        return a
-    n = a.shape[axis]
-    zeros = np.zeros(a.shape, like=a)
-    spread = np.stack([a] + [zeros] * (stride - 1), axis=axis + 1)
-    merged = spread.reshape(a.shape[:axis] + (n * stride,) + a.shape[axis + 1:])
-    return merged[(slice(None),) * axis + (slice(0, (n - 1) * stride + 1),)]
-
-
-def _back_to_positions(g, sizes, taps, strides, paddings):
-    """``g`` dilated by the stride and padded so that a stride-1 correlation with a
-    kernel of ``taps`` gives back one value per input position: the transposed convolution.
-
-    Along an axis of ``n`` positions and ``A`` windows, ``g`` dilated has
-    ``(A − 1)s + 1`` entries; ``K − 1 − p`` zeros before and ``n − 1 + p −
-    (A − 1)s`` after make ``n + K − 1``, and window ``l`` of the flipped kernel
-    then meets exactly the entries ``g_a`` with ``s·a + k − p = l``.
-    """
-    for d, (n, k, s, p) in enumerate(zip(sizes, taps, strides, paddings)):
-        axis = 2 + d
-        windows = g.shape[axis]
-        g = _pad(_dilate(g, axis, s), axis, k - 1 - p, n - 1 + p - (windows - 1) * s)
-    return g
 
 
 class Convolution(Op):
@@ -151,9 +131,11 @@ class Convolution(Op):
       Toeplitz: for each pair of channels, ``l − s·a`` picks the kernel's
       tap. Its derived VJP is ``g`` contracted with ``w`` and added back at
       the windows, ``dx_nc(s·a+k−p) += Σ_o g_noa w_ock``: a **transposed
-      convolution**. The hand rule writes it as frameworks do, a stride-1
-      correlation of ``g`` (dilated by ``s``, padded by ``K − 1 − p``) with
-      the kernel flipped along its taps and its channels swapped.
+      convolution**. The hand rule runs it as CPU frameworks do, the columns
+      ``g·w`` of every tap, then col2im. Written as a correlation, the same
+      sum reads ``g`` (dilated by ``s``, padded by ``K − 1 − p``) against
+      the kernel flipped along its taps and its channels swapped: hence "a
+      convolution with the flipped kernel".
     * ``∂y_noa/∂w_qck = δ_oq x_nc(s·a + k − p)`` — ``x`` read at the windows
       (im2col). Its VJP ``dw_ock = Σ_na g_noa x_nc(s·a+k−p)`` is a
       **correlation of the input with g**.
@@ -198,7 +180,7 @@ class Convolution(Op):
 
     def _value(self, x, w, stride=1, padding=0):
         strides, paddings, taps, counts = self._settings(x, w, stride, padding)
-        patches = _read(x, _unlabelled(taps, strides, paddings), counts)
+        patches = _read(x, _spatial_windows(taps, strides, paddings), counts)
         return contract(_SPECS[self.dims]["y"], patches, w)
 
     def _terms(self, wrt, args, out, labels, names, stride=1, padding=0):
@@ -229,12 +211,11 @@ class Convolution(Op):
         x, w = args
         strides, paddings, taps, counts = self._settings(x, w, stride, padding)
         if wrt == 1:  # a correlation of x with g: Σ over the batch and the windows
-            patches = _read(x, _unlabelled(taps, strides, paddings), counts)
+            patches = _read(x, _spatial_windows(taps, strides, paddings), counts)
             return contract(_SPECS[self.dims]["w"], g, patches)
-        # A transposed convolution: the flipped kernel, channels swapped, over g spread back.
-        flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * self.dims]
-        spread = _back_to_positions(g, x.shape[2:], taps, strides, paddings)
-        return self._value(spread, flipped.transpose((1, 0) + tuple(range(2, 2 + self.dims))))
+        # A transposed convolution: g times the kernel at every tap, added back (col2im).
+        columns = contract(_SPECS[self.dims]["x"], g, w)
+        return _added_back(columns, x.shape, _spatial_windows(taps, strides, paddings))
 
     def jvp_rule(self, wrt, t, args, out, stride=1, padding=0):
         x, w = args

@@ -15,7 +15,7 @@ import numpy as np
 from ..abstract import Shaped
 from ..index import Delta, Factor, Gather, term
 from .base import Op
-from .convolve import _back_to_positions, _free_letters, _per_axis, _read, _unlabelled, _windows
+from .convolve import _added_back, _free_letters, _per_axis, _read, _spatial_windows, _windows
 
 
 class _Pool(Op):
@@ -41,12 +41,12 @@ class _Pool(Op):
         for d, (n, k) in enumerate(zip(x.shape[2:], sizes)):
             if k > n:
                 raise ValueError(f"{self.name}: a window of size {sizes} does not fit x of "
-                                 f"shape {x.shape}: {k} entries along axis {2 + d}, which has "
-                                 f"{n}")
+                                 f"shape {x.shape}: it spans {k} along axis {2 + d}, which has "
+                                 f"{n} entr{'y' if n == 1 else 'ies'}")
 
     def _windows_of(self, x, size, stride):
         sizes, strides, counts = self._settings(x, size, stride)
-        return _unlabelled(sizes, strides, (0, 0)), counts
+        return _spatial_windows(sizes, strides, (0, 0)), counts
 
     def _patches(self, x, size, stride):
         """``x`` read at the windows: ``(N, C, A, KH, B, KW)``."""
@@ -193,10 +193,10 @@ class AvgPool2d(_Pool):
     def vjp_rule(self, wrt, g, args, out, size=None, stride=None):
         (x,) = args
         sizes, strides, _ = self._settings(x, size, stride)
-        spread = _back_to_positions(g, x.shape[2:], sizes, strides, (0, 0))
-        # Every position sums the g of the windows that hold it: a box of ones, stride 1.
-        box = _unlabelled(sizes, (1, 1), (0, 0))
-        return _read(spread, box, x.shape[2:]).sum(axis=(3, 5)) / math.prod(sizes)
+        # Each window's g/(KH·KW) on every one of its taps, added back where it was read.
+        columns = np.broadcast_to(np.expand_dims(g / math.prod(sizes), (3, 5)),
+                                  g.shape[:3] + (sizes[0],) + g.shape[3:] + (sizes[1],))
+        return _added_back(columns, x.shape, _spatial_windows(sizes, strides, (0, 0)))
 
     def jvp_rule(self, wrt, t, args, out, size=None, stride=None):
         return self._value(t, size, stride)

@@ -35,15 +35,15 @@ repeats where an index repeats (a scatter-add), and their JVP reads ``t``
 at ``p`` (a gather).
 
 A :class:`Window` ties an input label to an affine combination of an
-output label and a *tap* label, ``δ(s·a + k − p, c)``: input position ``c``
+output label and a *tap* label, ``δ(s·a + k − p, l)``: input position ``l``
 is tap ``k`` of output window ``a`` (stride ``s``, padding ``p``). A
-convolution is ``∂y_ab/∂x_c = Σ_k w_k δ(s·b + k − p, c)``, with the tap a
-label of neither side that the term sums over. A window is eliminated by
-substitution: an array that carries ``c`` is *read at the windows* (im2col:
-its axis ``c`` becomes the two axes ``a k``, zero in the padding), and a
-result indexed by ``c`` is *added into at the windows* (col2im: every
-``(a, k)`` adds where ``s·a + k − p`` lands), which is a transposed
-convolution.
+one-channel convolution is ``∂y_a/∂x_l = Σ_k w_k δ(s·a + k − p, l)``, with
+the tap a label of neither side that the term sums over. A window is
+eliminated by substitution: an array that carries ``l`` is *read at the
+windows* (im2col: its axis ``l`` becomes the two axes ``a k``, zero in the
+padding), and a result indexed by ``l`` is *added into at the windows*
+(col2im: every ``(a, k)`` adds where ``s·a + k − p`` lands), which is a
+transposed convolution.
 
 All of it works on any array that speaks NumPy — ndarrays, and the
 :class:`~jacobians.abstract.Shaped` arrays that count a contraction from
@@ -265,21 +265,21 @@ class Gather(NamedTuple):
 
 
 class Window(NamedTuple):
-    """``δ(s·o + k − p, x)``: input position ``x`` is tap ``k`` of output window ``o``.
+    """``δ(s·a + k − p, l)``: input position ``l`` is tap ``k`` of output window ``a``.
 
     The delta of a strided, padded convolution or pooling window along one
-    axis. ``o`` and ``x`` are labels of the Jacobian (or ``x`` a label the
+    axis. ``a`` and ``l`` are labels of the Jacobian (or ``l`` a label the
     term sums over, carried by a factor); the tap ``k`` may be a label the
     term sums over, of ``taps`` values.
 
     Attributes
     ----------
     out, tap, into : str
-        The labels ``o``, ``k`` and ``x``.
+        The labels ``a``, ``k`` and ``l``.
     taps : int
         How many values the tap takes (the kernel's size along the axis).
     stride, padding : int
-        ``s`` and ``p``: window ``o`` starts at ``s·o − p``.
+        ``s`` and ``p``: window ``a`` starts at ``s·a − p``.
     """
 
     out: str
@@ -302,15 +302,15 @@ class Window(NamedTuple):
         return rf"\delta_{{{tex(self.at())},\,{self.into}}}"
 
     def positions(self, windows):
-        """``s·o + k − p`` for every window ``o`` and tap ``k``: an int array ``(windows, taps)``."""
+        """``s·a + k − p`` for every window ``a`` and tap ``k``: an int array ``(windows, taps)``."""
         return (self.stride * np.arange(windows)[:, None] + np.arange(self.taps)[None, :]
                 - self.padding)
 
 
 def read_windows(array, axis, window, windows):
-    """``array`` read at the windows along ``axis``: that axis becomes two, ``(o, k)``.
+    """``array`` read at the windows along ``axis``: that axis becomes two, ``(a, k)``.
 
-    ``result[…, o, k, …] = array[…, s·o + k − p, …]``, and 0 where that
+    ``result[…, a, k, …] = array[…, s·a + k − p, …]``, and 0 where that
     position falls in the padding: im2col along one axis.
     """
     n = array.shape[axis]
@@ -325,9 +325,9 @@ def add_at_windows(core, core_labels, result_labels, result_shape, windows, size
     """The result that ``core`` adds into at the windows: col2im, a transposed convolution.
 
     ``core`` is indexed by ``core_labels``: the result's labels with each
-    window's input label ``x`` replaced by its window and tap labels
-    ``o k``. Entry ``(…, o, k, …)`` adds into the result at
-    ``x = s·o + k − p``; where that lies in the padding it adds nothing.
+    window's input label ``l`` replaced by its window and tap labels
+    ``a k``. Entry ``(…, a, k, …)`` adds into the result at
+    ``l = s·a + k − p``; where that lies in the padding it adds nothing.
     Computed as one ``np.bincount`` over the result's flat positions.
     """
     writes = {w.into: w for w in windows}
@@ -660,10 +660,14 @@ def _eliminate_windows(sign, deltas, windows, factor_labels, operand_labels, res
         if w.into in result_labels:
             writes.append(w)
             continue
-        for k, carried in enumerate(labels):
-            if w.into in carried:
-                reads.append((k, carried.index(w.into), w))
-                labels[k] = carried.replace(w.into, w.out + w.tap)
+        carriers = [k for k, carried in enumerate(labels) if w.into in carried]
+        if not carriers:
+            # Σ_l δ(s·a + k − p, l) alone would be a mask of the windows inside the input.
+            raise ValueError(f"{w.text()}: the position {w.into!r} is summed over but no array "
+                             f"carries it; contract onto it, or with an array indexed by it")
+        for k in carriers:
+            reads.append((k, labels[k].index(w.into), w))
+            labels[k] = labels[k].replace(w.into, w.out + w.tap)
     core = "".join(x for x in result_labels if x not in {w.into for w in writes})
     for w in writes:
         core += "".join(x for x in (w.out, w.tap) if x not in core)
@@ -754,19 +758,28 @@ class Derivative:
 
     def _check_windows(self, t, sizes):
         """A window's labels are known and its input label is tied by nothing else."""
-        own = set(self.out_labels + self.in_labels)
+        own_labels = self.out_labels + self.in_labels
+        own = set(own_labels)
         tied = {x for d in t.deltas for x in d.i + d.j}
         for w in t.windows:
-            if w.out not in own or w.into not in sizes:
-                raise ValueError(f"{w.text()}: the window label {w.out!r} must be one of the "
-                                 f"Jacobian's and the input label {w.into!r} one a factor "
-                                 f"carries or the Jacobian's")
-            if w.into in tied or any(d.grouped for d in t.deltas):
-                raise ValueError(f"{w.text()}: a window's input label is tied by no other "
-                                 f"delta, and a term with windows has no grouped delta")
+            if w.out not in own:
+                raise ValueError(f"{w.text()}: the window label {w.out!r} is not one of the "
+                                 f"Jacobian's, {own_labels!r}")
+            if w.into not in sizes:
+                raise ValueError(f"{w.text()}: the position {w.into!r} is neither one of the "
+                                 f"Jacobian's labels nor carried by a factor")
+            if w.into in tied:
+                raise ValueError(f"{w.text()}: the position {w.into!r} is tied by another "
+                                 f"delta too; a window's position is tied by the window alone")
+            if any(d.grouped for d in t.deltas):
+                raise ValueError(f"{w.text()}: a term with windows has no delta between "
+                                 f"groups of labels")
             if w.tap not in own and w.into not in own:
                 raise ValueError(f"{w.text()}: a term sums over a window's tap or over its "
                                  f"input position, not both")
+            if sizes[w.tap] != w.taps:
+                raise ValueError(f"{w.text()}: the window has {w.taps} taps but its tap label "
+                                 f"{w.tap!r} has size {sizes[w.tap]}")
 
     def _check_gather(self, gather):
         if len(self.terms) > 1 or gather.on != self.out_labels or gather.into != self.in_labels:
@@ -880,29 +893,27 @@ class Derivative:
         position, an input position by its window and tap), so the count
         is a contraction of nonzero masks: the factors' (read at the
         windows, zero in the padding) and, for each window into the
-        Jacobian's input, whether ``s·o + k − p`` lies inside.
+        Jacobian's input, whether ``s·a + k − p`` lies inside.
         """
         if len(self.terms) > 1:
             raise NotImplementedError("nnz counts a Jacobian with windows when it is one term; "
                                       "materialise it and count with np.count_nonzero")
         (t,) = self.terms
         sizes, own = self.sizes, self.out_labels + self.in_labels
+        plan = self.eliminate(t, (), own)  # which windows are read, which written
         masks = [(f.value != 0).astype(np.float64) for f in t.factors]
         labels = [f.labels for f in t.factors]
-        written = set()
-        for w in t.windows:
-            if w.into in own:  # the position is a label of J: count where the window lands
-                at = w.positions(sizes[w.out])
-                masks.append(((at >= 0) & (at < sizes[w.into])).astype(np.float64))
-                labels.append(w.out + w.tap)
-                written.add(w.into)
-                continue
-            for k, carried in enumerate(labels):
-                if w.into in carried:
-                    masks[k] = read_windows(masks[k], carried.index(w.into), w, sizes[w.out])
-                    labels[k] = carried.replace(w.into, w.out + w.tap)
-        everything = "".join(x for x in sizes if x not in written and x in own or
-                             any(x == w.tap for w in t.windows))
+        for k, axis, w in plan.reads:  # a factor read at the windows: zero in the padding
+            masks[k] = read_windows(masks[k], axis, w, sizes[w.out])
+            labels[k] = labels[k].replace(w.into, w.out + w.tap)
+        for w in plan.writes:  # a position of J: count where the window lands inside
+            at = w.positions(sizes[w.out])
+            masks.append(((at >= 0) & (at < sizes[w.into])).astype(np.float64))
+            labels.append(w.out + w.tap)
+        # Every label but the positions that the windows fix, the taps included.
+        written = {w.into for w in plan.writes}
+        taps = {w.tap for w in t.windows}
+        everything = "".join(x for x in sizes if (x in own and x not in written) or x in taps)
         rep = _classes(t.deltas, everything, everything)
         classes = ["".join(rep[x] for x in lab) for lab in labels]
         free = [sizes[r] for r in set(rep.values()) if r not in set("".join(classes))]

@@ -362,7 +362,8 @@ class Structure:
         these axes.
     band : tuple of (int, int) or None
         For ``"banded Toeplitz"``: for each spatial axis (2, 3, …) the
-        band's width (the kernel's taps) and the stride.
+        band's width (the kernel's taps that are not zero) and the stride
+        (None along an axis of one window, where no stride shows).
     """
 
     kind: str
@@ -411,7 +412,7 @@ class Structure:
             return f" {_factor_name(self.factors.A)} ⊗ {_factor_name(self.factors.B)}"
         if self.kind == "banded Toeplitz":
             widths = "×".join(str(w) for w, _ in self.band)
-            strides = ", ".join(str(s) for _, s in self.band)
+            strides = ", ".join("—" if s is None else str(s) for _, s in self.band)
             axes = ", ".join(str(2 + k) for k in range(len(self.band)))
             many = len(self.band) > 1
             return (f", a band {widths} wide, stride{'s' * many} {strides} along "
@@ -454,20 +455,18 @@ def _band(J, out_ndim, tol):
     for k in range(2, out_ndim):
         a, l = k, out_ndim + k
         A, L = J.shape[a], J.shape[l]
-        if A < 2:
-            band.append((L, 1))
-            continue
-        stride = next((s for s in range(1, L) if np.all(np.abs(
+        # One window shows no stride: its band is the span of the positions it reads.
+        stride = None if A < 2 else next((s for s in range(1, L) if np.all(np.abs(
             J[_cut(J.ndim, a, 1, None, l, s, None)] -
-            J[_cut(J.ndim, a, 0, -1, l, 0, L - s)]) <= tol)), None)
-        if stride is None:
+            J[_cut(J.ndim, a, 0, -1, l, 0, L - s)]) <= tol)), 0)
+        if stride == 0:
             return None
         placed = (np.abs(np.moveaxis(J, (a, l), (0, 1))) > tol).reshape(A, L, -1).any(axis=2)
         rows, columns = np.nonzero(placed)
-        diagonals = columns - stride * rows
+        diagonals = columns - (stride or 0) * rows
         width = int(diagonals.max() - diagonals.min()) + 1 if diagonals.size else 0
         band.append((width, stride))
-        wide = wide or 2 <= width < L
+        wide = wide or (stride is not None and 2 <= width < L)
     return tuple(band) if wide else None
 
 
@@ -510,12 +509,13 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
         6. ``"block-diagonal"``: the leading output and input axes have
            the same size B ≥ 2 and are tied: ``J[b, …, b', …] = 0`` for
            ``b ≠ b'`` (each row of a batch depends on its own row only).
-        7. ``"Kronecker"``: ``M = A ⊗ B`` exactly, for factors indexed by
+        7. ``"selection"``: every row of ``M`` holds one 1, and every column
+           at most one: each output entry is one input entry, read by no
+           other (indexing without repeats, max-pooling of windows that do
+           not overlap). Broadcasting reads an entry many times: not here.
+        8. ``"Kronecker"``: ``M = A ⊗ B`` exactly, for factors indexed by
            the axes (see :func:`kronecker_factors`), neither a scalar.
            A bias row (``1_n ⊗ I_p``) and ``∂H/∂W`` (``X ⊗ I_p``) are here.
-        8. ``"selection"``: every row of ``M`` holds one 1 and zeros: each
-           output entry is one input entry (indexing; max-pooling of one
-           image, while a batch's is block-diagonal, a selection per block).
         9. ``"batch-coupled"``: the leading output and input axes have the
            same size B ≥ 2 but are not tied (an output example depends on
            another example's input), while some later axis ``k``, of one
@@ -534,7 +534,8 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     ``I_B ⊗ B`` is both block-diagonal and Kronecker (block-diagonal is
     reported, since it is the per-example fact that matters for a batch).
     A convolution of a batch is block-diagonal too, and banded Toeplitz is
-    reported: it says what each block is.
+    reported: it says what each block is. A selection of a batch (a row's
+    maximum, max-pooling) is reported block-diagonal.
     ``A ⊗ I_F`` (``Y = A X`` mixing the rows of ``X``) is both Kronecker
     and batch-coupled, and Kronecker is reported: it says more.
     Identity and diagonal are judged on the row-major matrix, so a
@@ -583,11 +584,12 @@ def structure(J, out_ndim, tol=0.0, kron_tol=1e-10):
     batch = bool(out_shape and in_shape) and out_shape[0] == in_shape[0] >= 2
     if batch and not (_cross_blocks(J, out_ndim) > tol).any():
         return result("block-diagonal", blocks=out_shape[0], axes=(0,))
+    if np.all(nonzero.sum(axis=1) == 1) and np.all(nonzero.sum(axis=0) <= 1) and \
+            np.all(np.abs(M[nonzero] - 1) <= tol):
+        return result("selection")
     factors = _best_kronecker(J, out_ndim, "C", kron_tol)
     if factors is not None and factors.exact:
         return result("Kronecker", factors=factors)
-    if np.all(nonzero.sum(axis=1) == 1) and np.all(np.abs(M[nonzero] - 1) <= tol):
-        return result("selection")
     if batch:
         tied = tuple(k for k in range(1, min(len(out_shape), len(in_shape)))
                      if out_shape[k] == in_shape[k] >= 2
@@ -715,9 +717,24 @@ def _gather_kind(derivative, gather):
         rows = np.arange(out_shape[0]).reshape((-1,) + (1,) * (len(out_shape) - 1))
         if np.all((p < 0) | (p // (in_size // in_shape[0]) == rows)):
             return "block-diagonal"
-    if np.all(p >= 0):  # every output entry reads one input entry
+    if np.all(p >= 0) and not gather.repeats:  # one input entry each, none read twice
         return "selection"
     return None
+
+
+def _tap_span(term, window):
+    """How many taps a window's band spans, from the first to the last that is not zero.
+
+    A factor carrying the tap (the kernel) may be zero at its ends; a window
+    whose taps no factor carries (average pooling) spans them all.
+    """
+    nonzero = np.ones(window.taps, dtype=bool)
+    for f in term.factors:
+        if window.tap in f.labels:
+            k = f.labels.index(window.tap)
+            nonzero &= np.moveaxis(np.asarray(f.value) != 0, k, 0).reshape(window.taps, -1).any(1)
+    taps = np.flatnonzero(nonzero)
+    return int(taps[-1] - taps[0]) + 1 if taps.size else 0
 
 
 def _part_name(term, out_part, in_part, sizes):
@@ -830,8 +847,9 @@ def local_structure(derivative):
     if first.gather is not None:
         return _gather_kind(derivative, first.gather) or generic, ""
     sizes = derivative.sizes
-    if len(terms) == 1 and any(w.into in in_labels and sizes[w.out] >= 2 and
-                               2 <= w.taps < sizes[w.into] for w in first.windows):
+    if len(terms) == 1 and any(w.into in in_labels and 2 <= sizes[w.out] and
+                               w.stride < sizes[w.into] and
+                               2 <= _tap_span(first, w) < sizes[w.into] for w in first.windows):
         return "banded Toeplitz", ""  # as the dense check: ≥ 2 windows, a band ≥ 2 and < L
     square = math.prod(derivative.out_shape) >= 2
     if all(_aligned(t.deltas, out_labels, in_labels) for t in terms):

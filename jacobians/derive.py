@@ -67,8 +67,13 @@ def _windowed(t, plan, names, shape):
     """
     read = {k for k, _, _ in plan.reads}
     operands = ", ".join(f"im2col({n})" if k in read else n for k, n in enumerate(names))
-    text = f"{'−' if t.sign < 0 else ''}einsum('{plan.elimination.spec}', {operands})"
-    return f"col2im({text}, {shape})" if plan.writes else text
+    e = plan.elimination
+    text = f"{'−' if t.sign < 0 else ''}einsum('{e.spec}', {operands})"
+    if not plan.writes:
+        return text
+    # A tap no operand carries (average pooling's): the einsum's value goes to every tap.
+    every = " on every tap" if e.kept != e.result_classes else ""
+    return f"col2im({text}{every}, {shape})"
 
 
 @dataclass

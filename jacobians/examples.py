@@ -218,12 +218,13 @@ def q4_closed_form(x, W1, b1, W2, b2, y):
 
 # --- a small convolutional network ----------------------------------------------
 def cnn_loss(w, V, x, y):
-    """``Z = x ⋆ w`` (3×3, padding 1), ``A = relu(Z)``, ``P`` = 2×2 max-pool, ``θ = flat(P) V``,
-    ``J = −Σ y log softmax(θ)``.
+    """``Z = x ⋆ w`` (padded to keep the size), ``A = relu(Z)``, ``P`` = 2×2 max-pool,
+    ``θ = flat(P) V``, ``J = −Σ y log softmax(θ)``.
 
-    ``x`` is a batch of images ``(N, C, side, side)``; the loss sums over it.
+    ``x`` is a batch of images ``(N, C, side, side)``; the loss sums over it. The
+    kernels are square with an odd number of taps, padded by half of them.
     """
-    Z = name(ops.conv2d(x, w, padding=1), "Z")
+    Z = name(ops.conv2d(x, w, padding=w.shape[2] // 2), "Z")
     A = name(ops.relu(Z), "A")
     P = name(ops.max_pool2d(A, 2), "P")
     F = name(ops.reshape(P, (x.shape[0], -1)), "F")
@@ -244,12 +245,13 @@ def cnn_closed_form(w, V, x, y):
 
     ``δθ = softmax(θ) − y``; ``∂J/∂V = Fᵀ δθ``; ``δP = δθ Vᵀ`` routed to
     each window's largest entry; ``δZ = δA ⊙ [Z > 0]``; and for every tap
-    ``(i, j)``, ``∂J/∂w_ocij = Σ_nhw δZ_nohw x̄_nc(h+i)(w+j)`` with ``x̄``
+    ``(i, j)``, ``∂J/∂w_ocij = Σ_nuv δZ_nouv x̄_nc(u+i)(v+j)`` with ``x̄``
     the zero-padded images: the correlation of the input with ``δZ``.
     """
     n, _, height, width = x.shape
     taps = w.shape[2]
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    half = taps // 2  # the padding that keeps the size, as cnn_loss pads
+    padded = np.pad(x, ((0, 0), (0, 0), (half, half), (half, half)))
     shifted = [[padded[:, :, i:i + height, j:j + width] for j in range(taps)]
                for i in range(taps)]
     Z = sum(np.einsum("nchw,oc->nohw", shifted[i][j], w[:, :, i, j])
@@ -263,7 +265,8 @@ def cnn_closed_form(w, V, x, y):
     e = np.exp(theta - theta.max(axis=-1, keepdims=True))
     g_theta = e / e.sum(axis=-1, keepdims=True) * y.sum(axis=-1, keepdims=True) - y
     g_P = (g_theta @ V.T).reshape(P.shape)
-    # Each window sends its gradient to its largest entry (random inputs have no ties).
+    # Each window sends its gradient to its largest entry. A window that relu made all
+    # zero is a tie; it sends it to every zero, and the mask [Z > 0] below drops it again.
     winners = windows == P[:, :, :, None, :, None]
     g_A = np.zeros_like(A)
     g_A[:, :, :2 * rows, :2 * cols] = (winners * g_P[:, :, :, None, :, None]).reshape(

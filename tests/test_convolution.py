@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 import jacobians as jac
 from jacobians.check import finite_difference_jacobian
 from jacobians.structure import local_structure
+from jacobians.index import Derivative, Window, term
 
 
 # ----------------------------------------------------------------------------
@@ -557,18 +558,23 @@ def test_conv2d_jacobian_wrt_x_is_banded_toeplitz():
     assert local_structure(d)[0] == "banded Toeplitz"
 
 
-def test_max_pool_of_one_image_is_a_selection():
+def test_max_pool_of_one_image_is_a_selection_unless_an_entry_wins_twice():
     rng = np.random.default_rng(19)
     for shape, size, stride in (((1, 1, 4, 4), 2, None), ((1, 3, 5, 6), (2, 3), (1, 2)),
                                 ((1, 2, 5, 5), 3, 1)):
         x = rand(rng, *shape)
         d = jac.max_pool2d.derivative(x, size, stride=stride)
         J = d.materialise()
-        assert jac.structure(J, 4).kind == "selection", str(jac.structure(J, 4))
-        assert local_structure(d)[0] == "selection"
-        # every row holds a single 1
         rows = J.reshape(int(np.prod(J.shape[:4])), -1)
+        # every row holds a single 1
         assert np.all((rows == 1).sum(axis=1) == 1) and np.all((rows != 0).sum(axis=1) == 1)
+        # overlapping windows may choose one entry twice: then its column holds two 1s
+        twice = (rows != 0).sum(axis=0).max() > 1
+        kind = jac.structure(J, 4).kind
+        assert (kind == "selection") == (not twice), (kind, twice)
+        assert local_structure(d)[0] == ("sparse" if twice else "selection")
+    # non-overlapping windows never choose an entry twice
+    assert jac.structure(jac.max_pool2d.jacobian(rand(rng, 1, 2, 6, 6), 3), 4).kind == "selection"
 
 
 # ----------------------------------------------------------------------------
@@ -919,10 +925,14 @@ def test_vjp_of_a_real_layer_runs_and_agrees(big_layer):
 @pytest.mark.parametrize("xs, ws, kw", [((1, 2, 6), (3, 2, 1), {}),          # W ⊗ I: Kronecker
                                         ((1, 2, 6), (3, 2, 6), {}),          # one window: dense
                                         ((1, 2, 6), (3, 2, 3), {"stride": 5}),  # one window
-                                        ((1, 1, 1), (1, 1, 3), {"padding": 1})])
+                                        ((1, 1, 1), (1, 1, 3), {"padding": 1}),
+                                        ((1, 1, 4), (1, 1, 2), {"stride": 4, "padding": 1}),
+                                        ((1, 2, 6), (3, 2, 3), {"zero taps": 1})])
 def test_local_structure_claims_no_band_the_dense_jacobian_lacks(xs, ws, kw):
     rng = np.random.default_rng(31)
     x, w = rand(rng, *xs), rand(rng, *ws)
+    if kw.pop("zero taps", 0):  # a kernel zero at its end taps: a band one tap wide
+        w[:, :, 1:] = 0.0
     d = jac.conv1d.derivative(x, w, wrt=0, **kw)
     dense = jac.structure(ref_jacobian1d(x, w, kw.get("stride", 1), kw.get("padding", 0), 0), 3)
     assert dense.kind != "banded Toeplitz"
@@ -952,3 +962,41 @@ def test_max_pool_of_an_empty_batch():
     assert jac.avg_pool2d.vjp(g, x, 2).shape == x.shape  # average pooling copes
     assert jac.max_pool2d.vjp(g, x, 2).shape == x.shape
     assert jac.max_pool2d.jacobian(x, 2).shape == (0, 2, 2, 2) + x.shape
+
+
+def test_a_single_window_along_an_axis_shows_no_stride():
+    rng = np.random.default_rng(33)
+    x, w = rand(rng, 1, 1, 4, 6), rand(rng, 1, 1, 3, 2)
+    s = jac.structure(jac.conv2d.jacobian(x, w, stride=(3, 1)), 4)
+    assert (s.kind, s.band) == ("banded Toeplitz", ((3, None), (2, 1)))
+    assert "a band 3×2 wide, strides —, 1 along axes 2, 3" in str(s)
+
+
+def test_a_window_summed_over_with_nothing_to_read_is_refused():
+    rng = np.random.default_rng(34)
+    d = jac.conv1d.derivative(rand(rng, 1, 1, 5), rand(rng, 1, 1, 3), padding=2)
+    with pytest.raises(ValueError, match="summed over but no array carries it"):
+        d.contract([], d.out_labels + d.in_labels[:2], d.out_shape + d.in_shape[:2])
+
+
+def test_a_window_must_have_as_many_taps_as_its_label():
+    with pytest.raises(ValueError, match="2 taps but its tap label 'k' has size 3"):
+        Derivative("Y", "X", "a", "lk", (4,), (6, 3), (term(Window("a", "k", "l", 2)),))
+
+
+def test_derive_prints_im2col_and_col2im_and_runs_as_grad():
+    from jacobians.examples import QUESTIONS
+    q = QUESTIONS["CNN"]
+    args = q.args()
+    program = jac.derive(q.function, wrt=(0, 1))(*args)
+    text = str(program)
+    assert "g_x =" not in text  # x is data: the sweep does not reach it
+    assert "col2im" not in text and "einsum('aecd,afcgdh->efgh', g_Z, im2col(x))" in text
+    for got, want in zip(program.gradient, q.closed_form(*args)):
+        close(got, want, tol=1e-12)
+    program = jac.derive(lambda x, w: jac.conv2d(x, w, padding=1).sum(), wrt=0)(*args[2::-2])
+    assert "col2im(einsum('ebcd,bfkl->efckdl', g_conv2d, w), (2, 1, 8, 8))" in str(program)
+    assert r"\operatorname{col2im}" in program._repr_latex_()
+    pooled = jac.derive(lambda x: jac.avg_pool2d(x, 2).sum())(args[2])
+    assert "on every tap, (2, 1, 8, 8))" in str(pooled)
+    close(pooled.gradient, np.full(args[2].shape, 0.25), tol=1e-15)

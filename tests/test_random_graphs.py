@@ -104,16 +104,18 @@ def _image(x):
     return x.reshape(1, -1, 2, 3)
 
 
-def _conv2d(x, w):
-    """A 2-d convolution in NumPy, padded by one column at each side."""
-    rows, columns = _windows(2, w.shape[2]), _windows(3, w.shape[3], padding=1)
-    patches = _padded(x, 1, 3)[:, :, rows[:, :, None, None], columns[None, None]]
+def _conv2d(x, w, stride=(1, 1), padding=(0, 1)):
+    """A 2-d convolution in NumPy: pad both spatial axes, read every window, sum."""
+    rows = _windows(x.shape[2], w.shape[2], stride[0], padding[0])
+    columns = _windows(x.shape[3], w.shape[3], stride[1], padding[1])
+    padded = _padded(_padded(x, padding[0], 2), padding[1], 3)
+    patches = padded[:, :, rows[:, :, None, None], columns[None, None]]
     return np.einsum("ncahbl,ochl->noab", patches, w)
 
 
-def _kernel(w, x):
-    """``w`` as kernels of one row of three taps over the channels of ``_image(x)``."""
-    return w.reshape(-1, x.size // 6, 1, 3)
+def _kernel(w, x, taps=(1, 3)):
+    """``w`` as kernels of ``taps`` over the channels of ``_image(x)``."""
+    return w.reshape(-1, x.size // 6, *taps)
 
 
 def _pooled(x, reduce):
@@ -195,6 +197,10 @@ STEPS = {
     "conv2d(padding=(0, 1))": ("conv2d", lambda x, w: jac.conv2d(_image(x), _kernel(w, x),
                                                                  padding=(0, 1)),
                                lambda x, w: _conv2d(_image(x), _kernel(w, x))),
+    "conv2d 2×2(stride=(2, 1), padding=(1, 0))": (
+        "conv2d", lambda x, w: jac.conv2d(_image(x), _kernel(w, x, (2, 2)), stride=(2, 1),
+                                          padding=(1, 0)),
+        lambda x, w: _conv2d(_image(x), _kernel(w, x, (2, 2)), (2, 1), (1, 0))),
     "max_pool2d(2, stride=1)": ("max_pool2d", lambda x: jac.max_pool2d(_image(x), 2, stride=1),
                                 lambda x: _pooled(x, np.max)),
     "avg_pool2d(2, stride=1)": ("avg_pool2d", lambda x: jac.avg_pool2d(_image(x), 2, stride=1),

@@ -131,7 +131,10 @@ def plot_memory(timelines, title=None, ax=None, dpi=None):
     axes = fig.subplots(1, len(named), sharey=True, squeeze=False)[0]
     top = max(_top(t) for t in named.values())
     grey = any(s.phase == "recompute" for t in named.values() for s in t.steps)
-    for k, (a, (name, timeline)) in enumerate(zip(axes, named.items())):
-        _draw_timeline(a, timeline, name or "", 1.0, top, legend=k == 0, grey_key=grey)
+    for a, (name, timeline) in zip(axes, named.items()):
+        _draw_timeline(a, timeline, name or "", 1.0, top, legend=False, grey_key=grey)
+    # One key for every panel, below them: inside a narrow panel it would hide the labels.
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+               ncol=4, fontsize=SMALL - 1, frameon=False)
     fig.suptitle(titled(title, own), fontsize=FONT + 1)
     return fig

@@ -1099,9 +1099,9 @@ class Derivative:
             if e.only_reshapes:
                 lines.append(f"{text}    np.reshape({g}, {self.in_shape})   (nothing is computed)")
                 continue
-            hadamard = len(e.labels) > 1 and all(labels == e.kept for labels in e.labels)
+            hadamard = len(e.labels) > 1 and e.kept and all(labels == e.kept for labels in e.labels)
             note = "   (a Hadamard product: nothing is summed)" if hadamard else ""
-            lines.append(f"{text}    einsum('{e.spec}'){note}")
+            lines.append(f"{text}    einsum('{e.spec}'){note}{_placement(e)}")
         return "\n".join(lines)
 
     def eliminated(self, t, g="g"):
@@ -1135,6 +1135,27 @@ class Derivative:
         after = " ".join(Factor(n, e.printed(labels, sizes), None).text()
                          for n, labels in zip(names, e.labels))
         return f"{sign}{before}  →  {sign}{after}", e
+
+
+def _placement(e):
+    """What happens to an einsum's output that is not yet the result: ``"", "copied along d"``.
+
+    A result label no operand carries gets the einsum's value at each of its
+    values (a sum's VJP copies ``g`` along the summed axis); two result
+    labels tied by a delta take it on their diagonal (a trace's ``δ_cd``).
+    """
+    if e.direct or e.merged_shape is not None:
+        return ""
+    classes = {}
+    for x in e.result_labels:
+        classes.setdefault(e.rep[x], []).append(x)
+    copied = [tied[0] for r, tied in classes.items() if len(tied) == 1 and r not in e.present]
+    diagonal = [" = ".join(tied) for tied in classes.values() if len(tied) > 1]
+    if copied and diagonal:
+        return f"   (then copied along {', '.join(copied)}, on the diagonal {', '.join(diagonal)})"
+    if copied:
+        return f"   (then copied along {', '.join(copied)})"
+    return f"   (then placed on the diagonal {', '.join(diagonal)})" if diagonal else ""
 
 
 def _windows_after(plan, names, labels, result_labels, result_name):

@@ -19,7 +19,9 @@ from .second import (HessianCost, ModeCost, check_hessian, check_hvp, check_symm
                      gauss_newton, hessian, hessian_cost, hvp, jacfwd, jacrev, mode_cost)
 from .graph import Graph, name, trace_graph
 from .index import Delta, Derivative, Factor, Term, Window
-from .limits import (JacobianTooLarge, get_memory_limit, memory_limit, set_memory_limit)
+from .abstract import Tally
+from .limits import (JacobianTooLarge, format_bytes, get_memory_limit, memory_limit,
+                     set_memory_limit)
 from .memory import (CheckpointCost, MemoryTimeline, checkpoint_cost, checkpoint_schedule,
                      checkpointed_grad, measure_peak, memory_timeline, vjp_reads)
 from .ops import REGISTRY, Op

@@ -409,10 +409,16 @@ def _joined(arrays, axis=0, out=None, dtype=None, casting="same_kind", new_axis=
 
 
 def _bincount(x, weights=None, minlength=0):
-    """``np.bincount(x, weights)`` for known indices ``x``: one add per index."""
-    if isinstance(x, Shaped) or weights is None:
-        raise TypeError("Shaped arrays count a bincount of known indices with Shaped weights")
-    length = max(int(np.max(x, initial=-1)) + 1, minlength)
+    """``np.bincount(x, weights)``: one add per index.
+
+    Indices without values (a Shaped ``x``) are taken to stay below
+    ``minlength``, which is then the number of bins.
+    """
+    if weights is None or (isinstance(x, Shaped) and not minlength):
+        raise TypeError("Shaped arrays count a bincount with Shaped weights, of known indices "
+                        "or of indices below a given minlength")
+    length = minlength if isinstance(x, Shaped) else max(int(np.max(x, initial=-1)) + 1,
+                                                          minlength)
     return weights._new((length,), flops=len(x))
 
 

@@ -330,6 +330,14 @@ def add_at_windows(core, core_labels, result_labels, result_shape, windows, size
     ``l = s·a + k − p``; where that lies in the padding it adds nothing.
     Computed as one ``np.bincount`` over the result's flat positions.
     """
+    if isinstance(core, Shaped):
+        # Counted, not computed: the positions, the mask and its copy are held all the same.
+        position, inside = (Shaped(core.shape, core.tally, t) for t in (np.int64, np.bool_))
+        weights = core * inside
+        index = np.where(inside, position, 0)
+        added = np.bincount(index.reshape(-1), weights=weights.reshape(-1),
+                            minlength=math.prod(result_shape))
+        return added.reshape(result_shape)
     writes = {w.into: w for w in windows}
     axis = {label: k for k, label in enumerate(core_labels)}
 

@@ -141,7 +141,7 @@ class Factor:
         self.name, self.labels, self.value, self.latex = name, labels, value, latex
 
     def text(self, sizes=None):
-        if not self.labels:
+        if not self.labels or _is_number(self.name):  # a constant the same at every index
             return self.name
         # A compound name takes its subscript as a whole: (y/p)_c, not y/p_c.
         if is_compound(self.name):
@@ -149,7 +149,7 @@ class Factor:
         return f"{self.name}_{self.labels}"
 
     def tex(self, sizes=None):
-        if not self.labels:
+        if not self.labels or _is_number(self.name):
             return self.latex or tex(self.name)
         name = self.latex or tex(self.name)
         # A fraction or a compound name takes its subscript as a whole, too.
@@ -160,6 +160,15 @@ class Factor:
 
     def __repr__(self):
         return f"Factor({self.text()})"
+
+
+def _is_number(name):
+    """Whether a printed name is a number: a scalar constant, broadcast, needs no index."""
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
 
 
 def flat_index(labels, sizes=None):

@@ -10,9 +10,11 @@ answer line and sets ``answer``).
 For every notebook the test fills each answer cell with its solution, puts after each
 check cell one more cell that checks a deliberately wrong answer made from the solution
 (a number or array plus ``1 + |answer|``, a shape with one axis more, a word with a letter
-more), runs the copy once from a fresh kernel with ``lectures/`` as working directory, and
-expects ``correct`` from every real check and ``not yet`` from every wrong one. Nothing is
-written into the checkout. Select one lecture with ``-k 05``.
+more) by running the check cell's own code again, runs the copy once from a fresh kernel
+with ``lectures/`` as working directory, and expects ``correct`` from every real check and
+``not yet`` from every wrong one. A notebook that announces exercises without marking
+them so, or marks them out of order, fails. Nothing is written into the checkout. Select
+one lecture with ``-k 05``.
 """
 import re
 from pathlib import Path
@@ -28,7 +30,8 @@ ANSWER_LINE = "answer = None  # your expression here"
 CHECK_CALL = "jac.check_answer(answer, expected)"
 TIMEOUT = 60  # seconds per cell
 
-# Checked after each real check: an answer that must not pass, made from the solution's.
+# Run after each real check: the check cell itself once more, on an answer that must not
+# pass, made from the solution's; so a check that accepts anything is caught.
 WRONG_CHECK = '''\
 def _wrong(value):
     """Another answer of the same kind that cannot be right."""
@@ -40,8 +43,13 @@ def _wrong(value):
     value = numpy.asarray(value, dtype=float)
     return value + 1 + numpy.abs(value)                     # off by more than any tolerance
 
-print(jac.check_answer(_wrong(answer), expected))
-del _wrong'''
+_kept, answer = answer, _wrong(answer)
+{check}
+answer = _kept
+del _wrong, _kept'''
+
+# How a lecture announces an exercise in its markdown: **Exercise 3.**
+EXERCISE_HEADING = re.compile(r"\*\*Exercise \d+")
 
 
 def _is_answer_cell(cell):
@@ -64,7 +72,7 @@ def read_solutions(path):
         found = re.search(r"^```python[ \t]*\n(.*?)^```", body, flags=re.M | re.S)
         assert found, f"{path.name}, Exercise {number}: no ```python block"
         code = found.group(1).rstrip("\n")
-        assert re.search(r"^answer\s*=", code, flags=re.M), (
+        assert re.search(r"^answer\s*=(?!=)", code, flags=re.M), (
             f"{path.name}, Exercise {number}: the block never sets `answer`")
         blocks.append(code)
     return blocks
@@ -88,8 +96,19 @@ def test_solutions_are_marked_correct(notebook):
     checks = [i for i, cell in enumerate(nb.cells) if _is_check_cell(cell)]
     assert len(checks) == len(answers), (
         f"{notebook.name}: {len(answers)} answer cell(s) but {len(checks)} check cell(s)")
+    # Each check follows its own answer cell, before the next exercise's.
+    for k, (answer, check) in enumerate(zip(answers, checks), start=1):
+        following = answers[k] if k < len(answers) else len(nb.cells)
+        assert answer < check < following, (
+            f"{notebook.name}, Exercise {k}: its check cell is not between its answer cell "
+            f"and the next exercise's")
     solutions_file = SOLUTIONS / f"{notebook.stem}.md"
     if not answers:
+        announced = [cell for cell in nb.cells if cell.cell_type == "markdown"
+                     and EXERCISE_HEADING.search(cell.source)]
+        assert not announced and not solutions_file.exists(), (
+            f"{notebook.name} announces exercises or has solutions, but no answer cell ends "
+            f"with exactly {ANSWER_LINE!r}")
         return
     assert solutions_file.exists(), (
         f"{notebook.name} has {len(answers)} exercise(s) but no solutions file "
@@ -109,7 +128,7 @@ def test_solutions_are_marked_correct(notebook):
         cells.append(cell)
         if _is_check_cell(cell):
             real.append(cell)
-            injected = nbformat.v4.new_code_cell(WRONG_CHECK)
+            injected = nbformat.v4.new_code_cell(WRONG_CHECK.format(check=cell.source))
             wrong.append(injected)
             cells.append(injected)
     nb.cells = cells

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .abstract import Shaped, Tally
+from .arrays import as_float_array
 from .chain import wrt_indices
 from .graph import trace_graph
 from .limits import format_bytes
-from .ops.base import param_key, remember
+from .ops.base import REGISTRY, Op, param_key, remember
 
 # --- what a VJP reads ---------------------------------------------------------------
 
@@ -144,6 +145,11 @@ def vjp_reads(op, *args, wrt=0, **params):
     >>> jac.vjp_reads(jac.sum, X)
     ()
     """
+    if not isinstance(op, Op):
+        name = getattr(op, "__name__", op)
+        hint = f"jac.{name}" if name in REGISTRY else "an op of jac.REGISTRY, e.g. jac.tanh"
+        raise TypeError(f"vjp_reads takes one of the library's ops, whose VJP rule it runs: "
+                        f"{hint}, not {op!r}")
     args, params = op.split(args, params)
     op.check_call(args, params)
     wrt = op._wrt(wrt, len(args))
@@ -372,10 +378,16 @@ def memory_timeline(f, args, wrt=0):
     >>> timeline.kept, timeline.peak, timeline.inference_peak
     ((('tanh', 16),), 72, 32)
     """
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(f"memory_timeline(f, args, wrt): args is the tuple of f's arguments, "
+                        f"(x, W); got a {type(args).__name__}")
     args = tuple(args)
     indices, _ = wrt_indices(wrt, len(args))
     tally = Tally()
     graph = trace_graph(f, *(tally.array(np.shape(a), held=False) for a in args))
+    if graph.output.ndim != 0:
+        raise ValueError(f"memory_timeline follows jac.grad, which needs a scalar function; f "
+                         f"returns shape {graph.output.shape}")
     sources = [graph.inputs[i] for i in indices]
     active = graph.active(sources)
     readers = _saved_readers(graph, active)
@@ -481,6 +493,8 @@ class CheckpointCost:
         The recomputation.
     timeline : MemoryTimeline
         Step by step; its ``inference`` is the forward pass alone.
+    layer_bytes : int
+        Bytes of one layer's value; 1 when the counts are in layers.
     """
 
     layers: int
@@ -491,10 +505,13 @@ class CheckpointCost:
     forward_flops: int
     extra_flops: int
     timeline: MemoryTimeline
+    layer_bytes: int = 1
 
     def __str__(self):
+        peak = f"{self.peak_bytes} layer(s)" if self.layer_bytes == 1 else \
+            f"{self.peak_bytes:,} B"
         return (f"L = {self.layers}, k = {self.every}: {self.checkpoints} checkpoint(s), "
-                f"peak {self.peak_bytes:,} B, {self.recomputed} layer(s) run twice "
+                f"peak {peak}, {self.recomputed} layer(s) run twice "
                 f"(+{self.extra_flops:,} FLOPs)")
 
 
@@ -579,7 +596,7 @@ def checkpoint_cost(layers, every, layer_bytes=1, layer_flops=1):
     timeline = MemoryTimeline(tuple(steps), tuple(inference), kept)
     recomputed = L - checkpoints
     return CheckpointCost(L, k, checkpoints, recomputed, timeline.peak, L * layer_flops,
-                          recomputed * layer_flops, timeline)
+                          recomputed * layer_flops, timeline, layer_bytes)
 
 
 def tanh_chain(x, *weights):
@@ -679,7 +696,10 @@ def checkpointed_grad(x, weights, every):
     >>> all(np.allclose(a, b) for a, b in zip(grads, expected))
     True
     """
-    weights = list(weights)
+    def array(a, what):  # Shaped arrays are counted as they are
+        return a if isinstance(a, Shaped) else as_float_array(a, f"checkpointed_grad: {what}")
+    x = array(x, "x")
+    weights = [array(W, f"W_{i}") for i, W in enumerate(weights)]
     _check_chain(x, weights)
     L = len(weights)
     schedule = checkpoint_schedule(L, every)

@@ -325,3 +325,26 @@ def test_plot_memory_refuses_what_it_cannot_draw():
         jac.plot_memory({})
     with pytest.raises(ValueError, match="MemoryTimeline"):
         jac.plot_memory(jac.checkpoint_cost(4, 2))
+
+
+def test_what_the_learner_may_pass_wrongly_is_explained():
+    with pytest.raises(TypeError, match="jac.tanh, not <ufunc 'tanh'>"):
+        jac.vjp_reads(np.tanh, np.ones(3))
+    with pytest.raises(TypeError, match="args is the tuple of f's arguments"):
+        jac.memory_timeline(lambda x: x.sum(), np.ones(3))
+    with pytest.raises(ValueError, match="needs a scalar function; f returns shape"):
+        jac.memory_timeline(np.tanh, (np.ones(3),))
+
+
+def test_checkpointed_grad_takes_lists_and_non_square_layers():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 5)).tolist()
+    weights = [rng.standard_normal(s).tolist() for s in ((5, 2), (2, 7), (7, 3))]
+    _, grads = jac.checkpointed_grad(x, weights, 2)
+    expected = jac.grad(tanh_chain, wrt=(1, 2, 3))(np.array(x), *map(np.array, weights))
+    assert all(np.allclose(a, b) for a, b in zip(grads, expected))
+
+
+def test_a_cost_in_layers_prints_layers():
+    assert "peak 6 layer(s)" in str(jac.checkpoint_cost(8, 2))
+    assert "peak 6,144 B" in str(jac.checkpoint_cost(8, 2, layer_bytes=1024))

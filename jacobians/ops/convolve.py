@@ -34,11 +34,11 @@ from ..index import Delta, Factor, Window, add_at_windows, read_windows, term
 from .base import Op
 
 _SPATIAL = ("(N, C, L)", "(N, C, H, W)")
+_KERNEL = ("(O, C, K)", "(O, C, KH, KW)")
 # With x read at the windows (n c, then window and tap per axis): y from it and w, dw from g
 # and it, and the columns g·w that col2im adds back into dx.
 _SPECS = {1: {"y": "ncak,ock->noa", "w": "noa,ncak->ock", "x": "noa,ock->ncak"},
           2: {"y": "ncakbl,ockl->noab", "w": "noab,ncakbl->ockl", "x": "noab,ockl->ncakbl"}}
-_KERNEL = ("(O, C, K)", "(O, C, KH, KW)")
 
 
 def _per_axis(op, name, value, dims, least):

@@ -99,6 +99,32 @@ class VJPStep:
         return f"{self.what:20} {self.flops + self.adds:>12,} FLOPs"
 
 
+def scalar_on_shapes(f, args, wrt, needs):
+    """``f`` traced on the shapes of ``args`` (nothing computed), and the inputs for ``wrt``.
+
+    Parameters
+    ----------
+    needs : str
+        What the caller does, for the message if ``f`` is not scalar:
+        ``"model_cost prices the gradient of a scalar function"``.
+
+    Returns
+    -------
+    graph : Graph
+        Its values are :class:`~jacobians.abstract.Shaped` arrays of ``tally``.
+    sources : list of Node
+        The inputs ``wrt`` names.
+    tally : Tally
+        What tracing counted: the forward pass's FLOPs and bytes.
+    """
+    indices, _ = wrt_indices(wrt, len(args))
+    tally = Tally()
+    graph = trace_graph(f, *(tally.array(np.shape(a), held=False) for a in args))
+    if graph.output.ndim != 0:
+        raise ValueError(f"{needs}, but f returns shape {graph.output.shape}")
+    return graph, [graph.inputs[i] for i in indices], tally
+
+
 @dataclass(frozen=True)
 class ModelCost:
     """FLOPs and bytes of the naive chain and of the VJP sweep, counted on shapes.
@@ -204,13 +230,8 @@ def model_cost(f, args, wrt=0):
     >>> cost.naive_local_bytes == 8 * (4 * 2 + 4 * 2 * 3 * 2)   # ∂sum/∂H, ∂H/∂W
     True
     """
-    indices, _ = wrt_indices(wrt, len(args))
-    tally = Tally()
-    graph = trace_graph(f, *(tally.array(np.shape(a), held=False) for a in args))
-    if graph.output.ndim != 0:
-        raise ValueError(f"model_cost prices the gradient of a scalar function, but f returns "
-                         f"shape {graph.output.shape}")
-    sources = [graph.inputs[i] for i in indices]
+    graph, sources, tally = scalar_on_shapes(f, args, wrt, "model_cost prices the gradient "
+                                                           "of a scalar function")
     # Each distinct plan once: in reverse order every source shares one.
     plans = {order: {id(p): p for p in naive_plans(graph, sources, order)}.values()
              for order in ORDERS}

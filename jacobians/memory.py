@@ -34,8 +34,7 @@ import numpy as np
 
 from .abstract import Shaped, Tally
 from .arrays import as_float_array
-from .chain import wrt_indices
-from .graph import trace_graph
+from .cost import scalar_on_shapes
 from .limits import format_bytes
 from .ops.base import REGISTRY, Op, param_key, remember
 
@@ -381,14 +380,9 @@ def memory_timeline(f, args, wrt=0):
     if not isinstance(args, (tuple, list)):
         raise TypeError(f"memory_timeline(f, args, wrt): args is the tuple of f's arguments, "
                         f"(x, W); got a {type(args).__name__}")
-    args = tuple(args)
-    indices, _ = wrt_indices(wrt, len(args))
-    tally = Tally()
-    graph = trace_graph(f, *(tally.array(np.shape(a), held=False) for a in args))
-    if graph.output.ndim != 0:
-        raise ValueError(f"memory_timeline follows jac.grad, which needs a scalar function; f "
-                         f"returns shape {graph.output.shape}")
-    sources = [graph.inputs[i] for i in indices]
+    graph, sources, _ = scalar_on_shapes(f, tuple(args), wrt, "memory_timeline follows "
+                                                              "jac.grad, which needs a scalar "
+                                                              "function")
     active = graph.active(sources)
     readers = _saved_readers(graph, active)
     inference, _ = _forward_steps(graph, keep=set())

@@ -332,7 +332,7 @@ def test_what_the_learner_may_pass_wrongly_is_explained():
         jac.vjp_reads(np.tanh, np.ones(3))
     with pytest.raises(TypeError, match="args is the tuple of f's arguments"):
         jac.memory_timeline(lambda x: x.sum(), np.ones(3))
-    with pytest.raises(ValueError, match="needs a scalar function; f returns shape"):
+    with pytest.raises(ValueError, match="needs a scalar function, but f returns shape"):
         jac.memory_timeline(np.tanh, (np.ones(3),))
 
 

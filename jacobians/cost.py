@@ -17,7 +17,6 @@ n = m = p the naive chain holds n⁴ bytes where the VJP sweep holds n².
 """
 import math
 import sys
-import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +27,7 @@ from .examples import QUESTIONS
 from .graph import trace_graph
 from .limits import format_bytes, get_memory_limit
 from .sweep import shaped_values
-from .timing import interleaved
+from .timing import interleaved, measure_peak
 
 # How one integer N scales each question: the sizes it sets and how to say so.
 _SCALES = {
@@ -277,21 +276,6 @@ class Measurement:
         return f"{naive}VJP {self.vjp}, peak {format_bytes(self.vjp_peak)}{ratio}"
 
 
-def _peak(fn):
-    """Peak bytes traced while ``fn`` runs once, above what was held before."""
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        fn()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        if started:
-            tracemalloc.stop()
-
-
 def measure(f, args, wrt=0, repeat=15, naive=True):
     """Time the naive chain (reverse order) against ``jac.grad``, and their peaks.
 
@@ -318,7 +302,7 @@ def measure(f, args, wrt=0, repeat=15, naive=True):
     if naive:
         runs["naive"] = lambda: jacobian(f, wrt, order="reverse")(*args)
     times = interleaved(runs, repeat=repeat)
-    peaks = {name: _peak(run) for name, run in runs.items()}
+    peaks = {name: measure_peak(run)[1] for name, run in runs.items()}
     return Measurement(times.get("naive"), times["vjp"], peaks.get("naive"), peaks["vjp"])
 
 

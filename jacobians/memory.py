@@ -27,7 +27,6 @@ caller's, held anyway, and are not counted; every value an op makes is
 counted as an array of its own (a reshape too, though NumPy may make a view).
 """
 import math
-import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
@@ -709,35 +708,3 @@ def checkpointed_grad(x, weights, every):
                 loss = 0.5 * np.sum(g * g)
             grads[i], g = _layer_backward(g, weights[i], values[i], values[i + 1], i == 0)
     return loss, grads
-
-
-def measure_peak(fn):
-    """Run ``fn()`` once and return its result and the most bytes it held at once.
-
-    Measured with :mod:`tracemalloc`, above what was held before the call;
-    NumPy reports its arrays' memory to it.
-
-    Returns
-    -------
-    result : object
-        What ``fn`` returned.
-    peak : int
-        Bytes.
-
-    Examples
-    --------
-    >>> total, peak = measure_peak(lambda: np.ones(100_000).sum())
-    >>> float(total), 800_000 <= peak < 810_000       # the array of ones, and a little besides
-    (100000.0, True)
-    """
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        result = fn()
-        return result, tracemalloc.get_traced_memory()[1] - before
-    finally:
-        if started:
-            tracemalloc.stop()
